@@ -1,0 +1,12 @@
+"""CLI commands: check (stub until issue 5 lands)."""
+
+from __future__ import annotations
+
+from crmguard.cli import app
+from crmguard.cli.common import not_available
+
+
+@app.command("check")
+def check_command() -> None:
+    """Not available yet (issue 5)."""
+    not_available("issue 5")
