@@ -1,0 +1,1 @@
+"""Compliance export: hash chain, signed exports, pseudonyms, OCSF (issue 7)."""

@@ -1,0 +1,91 @@
+"""Synthetic audit tables with the marts' columns, built in SQL: the export benchmark's input.
+
+`crmguard bench export` needs a million actions without running the generator, ingest and dbt; the
+columns follow docs/marts.md so the chain, PII and OCSF code run exactly as on real marts.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+AGENTS = ("outbound-sdr", "lead-router", "deal-desk")
+TOOLS = ("send_email", "update_contact", "assign_owner", "update_deal", "apply_discount", "create_deal")
+
+
+def build_audit_tables(con: duckdb.DuckDBPyConnection, actions: int, days: int = 10) -> None:
+    """Create fct_agent_actions (N rows over `days` days), fct_approvals, fct_stop_events, dim_users."""
+    seconds = days * 86400
+    con.execute(
+        f"""
+        create or replace table main.fct_agent_actions as
+        select
+            'evt-' || lpad(i::varchar, 9, '0') as event_id,
+            timestamp '2026-01-01' + to_seconds((i * {seconds} // {max(actions, 1)})::bigint) as occurred_at,
+            list_extract({list(AGENTS)}, (i % 3 + 1)::int) as agent_id,
+            'v1' as agent_version,
+            'run-' || (i // 20)::varchar as run_id,
+            (i % 20)::int as step,
+            'production' as environment,
+            'agent' as actor_type,
+            'u-agent-' || (i % 3)::varchar as actor_id,
+            'sdr_agent' as actor_role,
+            'u-human-' || (i % 7)::varchar as on_behalf_of,
+            list_extract({list(TOOLS)}, (i % 6 + 1)::int) as tool_name,
+            'call-' || i::varchar as call_id,
+            'crm.write' as credential_scope,
+            'contact' as target_object_type,
+            'c-' || (i % 5000)::varchar as target_object_id,
+            'a-' || (i % 800)::varchar as target_account_id,
+            'c-' || (i % 5000)::varchar as contact_id,
+            json_object('to', 'person' || (i % 5000)::varchar || '@example.com', 'subject', 'hello')::json
+                as input,
+            json_array(json_object('object_type', 'contact', 'object_id', 'c-' || (i % 5000)::varchar,
+                'field', 'email', 'old', 'old' || (i % 5000)::varchar || '@example.com',
+                'new', 'new' || (i % 5000)::varchar || '@example.com'))::json as changes,
+            'model-x' as model,
+            sha256(i::varchar) as prompt_sha256,
+            '[]'::json as retrieved_ids,
+            null::varchar as triggered_by_event_id,
+            case when i % 50 = 0 then 'failed' else 'succeeded' end as status,
+            case when i % 50 = 0 then 'timeout' end as error,
+            1 as attempt,
+            null::varchar as retry_of,
+            'evt-' || lpad(i::varchar, 9, '0') as logical_call_id,
+            true as is_final_attempt,
+            false as dry_run,
+            case when i % 6 = 4 then 'apr-' || i::varchar end as approval_id,
+            'native' as source_format
+        from range({actions}) t(i)
+        """
+    )
+    con.execute(
+        """
+        create or replace table main.fct_approvals as
+        select approval_id, call_id, event_id as requested_event_id, occurred_at as requested_at,
+               actor_id as requester_id, on_behalf_of as requester_on_behalf_of, 'discount' as reason,
+               'dec-' || event_id as decided_event_id, occurred_at + interval 1 minute as decided_at,
+               'approved' as decision, 'u-ops-1' as approver_id, 'ops' as approver_role,
+               'ops' as approver_role_claimed, occurred_at + interval 1 day as expires_at,
+               json_array(event_id)::json as relied_on_by
+        from main.fct_agent_actions where approval_id is not null
+        """
+    )
+    con.execute(
+        """
+        create or replace table main.fct_stop_events as
+        select 'stop-' || i::varchar as event_id, timestamp '2026-01-01' + to_hours(i * 7) as occurred_at,
+               case when i % 2 = 0 then 'stop' else 'resume' end as event_type, 'outbound-sdr' as agent_id,
+               'bounce_stop' as rule_id, 'agent' as scope, 'bounce rate' as reason, 'u-agent-0' as actor_id
+        from range(6) t(i)
+        """
+    )
+    con.execute(
+        """
+        create or replace table main.dim_users as
+        select * from (values
+            ('u-comp-1', 'carol@corp.example', 'Carol Compliance', 'compliance', 'compliance', false),
+            ('u-ops-1', 'oscar@corp.example', 'Oscar Ops', 'ops', 'revops', false),
+            ('u-agent-0', 'sdr-agent@corp.example', 'outbound-sdr', 'agent', 'na', true)
+        ) t(user_id, email, name, role, team, is_agent)
+        """
+    )
