@@ -1,0 +1,218 @@
+"""Runs the suites: plan (full or incremental per suite), validate with GX in DuckDB SQL, store results.
+
+The warehouse is opened three times in sequence, never twice at once: to plan (read watermarks),
+by GX (its own persisted SQLAlchemy connection, closed by `gx_session`), and to store the results.
+DuckDB refuses two connections with different configurations to one file in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from great_expectations.core import ExpectationValidationResult
+from great_expectations.datasource.fluent import SQLDatasource
+
+from crmguard.errors import BadInput
+from crmguard.paths import warehouse_path
+from crmguard.quality import store
+from crmguard.quality.catalog import select_suites
+from crmguard.quality.gx_duckdb import gx_session
+from crmguard.quality.spec import CRITICAL, SAMPLE_SIZE, Suite, expectation_category, expectation_name
+from crmguard.warehouse import connect, table_exists
+
+FULL, INCREMENTAL, UNCHANGED = "full", "incremental", "unchanged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's verdict in one run, as stored and printed."""
+
+    expectation: str
+    expectation_type: str
+    category: str
+    severity: str
+    success: bool
+    observed: Any
+    unexpected_count: int | None
+    sample_ids: list[str]
+
+    def failure_json(self) -> dict[str, Any]:
+        return {"expectation": self.expectation, "severity": self.severity, "observed": self.observed,
+                "unexpected_count": self.unexpected_count, "sample_ids": self.sample_ids}
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One suite's run: which rows it covered and every expectation's outcome."""
+
+    name: str
+    mode: str
+    rows_checked: int
+    watermark_from: datetime | None
+    watermark_to: datetime | None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def success(self) -> bool:
+        """A suite passes when no critical expectation failed; warnings are reported, not blocking."""
+        return not any(o.severity == CRITICAL for o in self.failed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "success": self.success, "mode": self.mode, "rows_checked": self.rows_checked,
+                "expectations": len(self.outcomes), "failed": [o.failure_json() for o in self.failed]}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything one `crmguard check` run decided (CONTRACTS.md section 5 `check`, plus run_id)."""
+
+    run_id: str
+    suites: list[SuiteRun]
+
+    @property
+    def success(self) -> bool:
+        return all(s.success for s in self.suites)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"success": self.success, "run_id": self.run_id, "suites": [s.to_json() for s in self.suites]}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    suite: Suite
+    since: datetime | None
+    upper: datetime | None
+    rows: int
+
+    @property
+    def mode(self) -> str:
+        if self.since is None:
+            return FULL
+        return INCREMENTAL if self.rows else UNCHANGED
+
+    def batch_query(self) -> str:
+        base = f"select * from {self.suite.table}"
+        if self.since is None:
+            return base
+        wm = self.suite.watermark
+        return f"{base} where ({wm}) > timestamp '{self.since.isoformat(sep=' ')}' or ({wm}) is null"
+
+
+def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = None, full: bool = False) -> CheckReport:
+    """Validate the named suites (all by default) and store the results; incremental unless `full`."""
+    path = warehouse_path(warehouse)
+    chosen = select_suites(suites)
+    run_id = f"chk_{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
+    with connect(path) as con:
+        store.ensure_store(con)
+        plans = [_plan(con, suite, full) for suite in chosen]
+    started = _utc_now()
+    with gx_session(path) as (_context, datasource):
+        runs = [_validate(datasource, plan) for plan in plans]
+    finished = _utc_now()
+    with connect(path) as con:
+        store.save_run(con, *_store_rows(run_id, runs, started, finished))
+    return CheckReport(run_id=run_id, suites=runs)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _plan(con, suite: Suite, full: bool) -> _Plan:
+    """Decide what the suite validates: rows newer than the last successful watermark, else everything."""
+    if not table_exists(con, suite.schema, suite.table_name):
+        raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
+    if suite.watermark is None:
+        return _Plan(suite, None, None, _count(con, suite.table))
+    since = None if full else store.last_success_watermark(con, suite.name)
+    condition = "true" if since is None else f"({suite.watermark}) > ? or ({suite.watermark}) is null"
+    params = [] if since is None else [since]
+    rows, upper = con.execute(
+        f"select count(*) filter (where {condition}), max({suite.watermark}) from {suite.table}", params
+    ).fetchone()
+    return _Plan(suite, since, upper or since, int(rows))
+
+
+def _count(con, table: str) -> int:
+    return int(con.execute(f"select count(*) from {table}").fetchone()[0])
+
+
+def _validate(datasource: SQLDatasource, plan: _Plan) -> SuiteRun:
+    """Run the suite's GX expectations on the planned batch (skipped when nothing changed)."""
+    run = SuiteRun(plan.suite.name, plan.mode, plan.rows, plan.since, plan.upper)
+    if plan.mode == UNCHANGED:
+        return run
+    suite = plan.suite
+    assets = {
+        True: lambda: datasource.add_table_asset(
+            name=f"{suite.name}__table", table_name=suite.table_name, schema_name=suite.schema),
+        False: lambda: datasource.add_query_asset(name=suite.name, query=plan.batch_query()),
+    }
+    for metadata, make_asset in assets.items():
+        gx_suite = suite.gx_suite(metadata)
+        if gx_suite is not None:
+            batch = make_asset().add_batch_definition_whole_table("batch").get_batch()
+            run.outcomes.extend(_outcome(r) for r in batch.validate(gx_suite).results)
+    run.outcomes.sort(key=lambda o: o.expectation)
+    return run
+
+
+def _outcome(result: ExpectationValidationResult) -> Outcome:
+    """Flatten a GX result: observed value, unexpected count and a sorted sample of offending ids."""
+    config = result.expectation_config
+    expectation = config.to_domain_obj()
+    body = result.result or {}
+    if result.exception_info.get("raised_exception"):
+        message = str(result.exception_info.get("exception_message", "")).splitlines()[0]
+        observed: Any = f"error: {message}"
+        count, samples = None, []
+    elif "unexpected_rows_query" in config.kwargs:
+        rows = (body.get("details") or {}).get("unexpected_rows") or []
+        observed = count = body.get("observed_value")
+        samples = [next(iter(row.values())) for row in rows]
+    elif "unexpected_count" in body:
+        column = config.kwargs.get("column")
+        observed = sorted({str(v) for v in body.get("partial_unexpected_list", [])})
+        count = body["unexpected_count"]
+        samples = [row.get(_index_column(config)) for row in body.get("partial_unexpected_index_list", [])]
+        observed = observed if observed or count else f"{column}: no unexpected values"
+    else:
+        observed, count, samples = body.get("observed_value"), None, []
+    return Outcome(
+        expectation=expectation_name(expectation), expectation_type=config.type,
+        category=expectation_category(expectation), severity=str(expectation.severity.value),
+        success=bool(result.success), observed=observed, unexpected_count=count,
+        sample_ids=sorted({str(s) for s in samples if s is not None})[:SAMPLE_SIZE],
+    )
+
+
+def _index_column(config) -> str | None:
+    names = (config.kwargs.get("result_format") or {}).get("unexpected_index_column_names") or [None]
+    return names[0]
+
+
+def _store_rows(run_id: str, runs: list[SuiteRun], started: datetime, finished: datetime) -> tuple[list, list]:
+    suite_rows = [
+        {"run_id": run_id, "suite": r.name, "mode": r.mode, "started_at": started, "finished_at": finished,
+         "success": r.success, "rows_checked": r.rows_checked, "watermark_from": r.watermark_from,
+         "watermark_to": r.watermark_to}
+        for r in runs
+    ]
+    result_rows = [
+        {"run_id": run_id, "suite": r.name, "expectation": o.expectation, "expectation_type": o.expectation_type,
+         "category": o.category, "severity": o.severity, "success": o.success,
+         "observed": json.dumps(o.observed, sort_keys=True, default=str), "unexpected_count": o.unexpected_count,
+         "sample_ids": json.dumps(o.sample_ids), "checked_at": finished}
+        for r in runs for o in r.outcomes
+    ]
+    return suite_rows, result_rows

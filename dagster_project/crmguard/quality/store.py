@@ -1,0 +1,105 @@
+"""The results store: every check run and every expectation result, kept in the warehouse.
+
+`quality.check_runs` holds one row per suite per run (mode, rows checked, the watermark range it
+covered); the next incremental run starts from the last successful run's upper watermark.
+`quality.check_results` holds one row per expectation per run; dbt exposes it as `fct_check_results`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+_DDL = """
+create schema if not exists quality;
+create table if not exists quality.check_runs (
+    run_id varchar not null,
+    suite varchar not null,
+    mode varchar not null,
+    started_at timestamp not null,
+    finished_at timestamp not null,
+    success boolean not null,
+    rows_checked bigint,
+    watermark_from timestamp,
+    watermark_to timestamp
+);
+create table if not exists quality.check_results (
+    run_id varchar not null,
+    suite varchar not null,
+    expectation varchar not null,
+    expectation_type varchar not null,
+    category varchar not null,
+    severity varchar not null,
+    success boolean not null,
+    observed json,
+    unexpected_count bigint,
+    sample_ids json,
+    checked_at timestamp not null
+);
+"""
+
+RUN_COLUMNS = ("run_id", "suite", "mode", "started_at", "finished_at", "success", "rows_checked",
+               "watermark_from", "watermark_to")
+RESULT_COLUMNS = ("run_id", "suite", "expectation", "expectation_type", "category", "severity", "success",
+                  "observed", "unexpected_count", "sample_ids", "checked_at")
+
+
+def ensure_store(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the store's tables when missing (idempotent, so any writer may call it first)."""
+    if not _store_exists(con):
+        con.execute(_DDL)
+
+
+def _store_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'quality'"
+        " and table_name in ('check_runs', 'check_results')"
+    ).fetchone()
+    return bool(row and row[0] == 2)
+
+
+def last_success_watermark(con: duckdb.DuckDBPyConnection, suite: str) -> datetime | None:
+    """Upper watermark of the suite's last successful run: incremental runs check what came after."""
+    row = con.execute(
+        "select max(watermark_to) from quality.check_runs where suite = ? and success", [suite]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def save_run(con: duckdb.DuckDBPyConnection, runs: list[dict], results: list[dict]) -> None:
+    """Append one run's suite rows and expectation rows in one transaction (Arrow, not row inserts)."""
+    run_table = pa.Table.from_pylist(runs, schema=_schema(RUN_COLUMNS, _RUN_TYPES))
+    result_table = pa.Table.from_pylist(results, schema=_schema(RESULT_COLUMNS, _RESULT_TYPES))
+    con.execute("begin")
+    try:
+        con.register("_check_runs_in", run_table)
+        con.register("_check_results_in", result_table)
+        con.execute(f"insert into quality.check_runs ({', '.join(RUN_COLUMNS)}) select * from _check_runs_in")
+        con.execute(
+            f"insert into quality.check_results ({', '.join(RESULT_COLUMNS)}) select * from _check_results_in"
+        )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_check_runs_in")
+        con.unregister("_check_results_in")
+
+
+_RUN_TYPES = {
+    "run_id": pa.string(), "suite": pa.string(), "mode": pa.string(), "started_at": pa.timestamp("us"),
+    "finished_at": pa.timestamp("us"), "success": pa.bool_(), "rows_checked": pa.int64(),
+    "watermark_from": pa.timestamp("us"), "watermark_to": pa.timestamp("us"),
+}
+_RESULT_TYPES = {
+    "run_id": pa.string(), "suite": pa.string(), "expectation": pa.string(), "expectation_type": pa.string(),
+    "category": pa.string(), "severity": pa.string(), "success": pa.bool_(), "observed": pa.string(),
+    "unexpected_count": pa.int64(), "sample_ids": pa.string(), "checked_at": pa.timestamp("us"),
+}
+
+
+def _schema(columns: tuple[str, ...], types: dict[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([(c, types[c]) for c in columns])

@@ -1,0 +1,30 @@
+"""CRM accounts (dim_crm_accounts): keys, lifecycle, flags, owners."""
+
+from crmguard.quality.spec import Suite, in_set, no_rows, not_null, of_type, unique
+
+KEY = "account_id"
+
+SUITE = Suite(
+    name="accounts",
+    table="main.dim_crm_accounts",
+    key=KEY,
+    watermark="updated_at",
+    asset_key=("dim_crm_accounts",),
+    description="Schema, keys and owners of CRM accounts.",
+    expectations=[
+        not_null(KEY, "account_id"),
+        unique(KEY, "account_id"),
+        in_set(KEY, "lifecycle", ["prospect", "customer", "churned"]),
+        not_null(KEY, "legal_hold", why="legal hold is always known (a NULL is an unparseable export cell)"),
+        not_null(KEY, "security_incident_open", why="the security flag is always known"),
+        of_type("legal_hold", "BOOLEAN"),
+        of_type("employees", "INTEGER"),
+        of_type("updated_at", "TIMESTAMP"),
+        no_rows(
+            "owner_is_active_user", "referential",
+            "select account_id from {batch} where owner_id is not null"
+            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+            "every account owner is a user present in the current users snapshot",
+        ),
+    ],
+)

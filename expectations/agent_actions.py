@@ -1,0 +1,27 @@
+"""The audit trail of tool calls (fct_agent_actions): keys, statuses, approvals that exist."""
+
+from crmguard.quality.spec import Suite, in_set, no_rows, not_null, unique
+
+KEY = "event_id"
+
+SUITE = Suite(
+    name="agent_actions",
+    table="main.fct_agent_actions",
+    key=KEY,
+    watermark="occurred_at",
+    asset_key=("fct_agent_actions",),
+    description="Tool-call keys and statuses; every call that relies on an approval has it.",
+    expectations=[
+        not_null(KEY, "event_id"),
+        unique(KEY, "event_id"),
+        not_null(KEY, "run_id"),
+        not_null(KEY, "tool_name"),
+        in_set(KEY, "status", ["succeeded", "failed", "blocked", "skipped"]),
+        no_rows(
+            "approved_call_has_approval", "audit_trail",
+            "select event_id from {batch} where approval_id is not null and approval_id not in ("
+            "select approval_id from main.fct_approvals where decision = 'approved')",
+            "every call that cites an approval cites one that was recorded and decided `approved`",
+        ),
+    ],
+)

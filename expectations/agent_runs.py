@@ -1,0 +1,38 @@
+"""The audit trail of runs (fct_agent_runs): complete step sequences, no half-applied failed runs."""
+
+from crmguard.quality.spec import Suite, in_set, no_rows, not_null, unique
+
+KEY = "run_id"
+
+SUITE = Suite(
+    name="agent_runs",
+    table="main.fct_agent_runs",
+    key=KEY,
+    watermark="coalesce(finished_at, started_at)",
+    asset_key=("fct_agent_runs",),
+    description="Run keys and statuses, gapless step sequences, no record left half-updated by a failed run.",
+    expectations=[
+        not_null(KEY, "run_id"),
+        unique(KEY, "run_id"),
+        in_set(KEY, "status", ["completed", "failed_mid_way", "failed", "stopped", "running"]),
+        no_rows(
+            "step_sequence_gapless", "audit_trail",
+            "select a.run_id from main.fct_agent_actions a where a.run_id in (select run_id from {batch})"
+            " group by a.run_id having min(a.step) <> 1 or max(a.step) <> count(distinct a.step)",
+            "the tool calls of a run carry steps 1..n with none missing (a gap means lost audit events)",
+        ),
+        no_rows(
+            "no_half_updated_record_from_failed_run", "post_action",
+            "with failed as (select run_id from {batch} where status = 'failed_mid_way'),"
+            " applied as (select w.run_id, w.object_type, w.object_id, w.field, w.window_end"
+            "   from main.fct_change_attribution w where w.record_type = 'claimed_write'"
+            "   and w.verification = 'verified' and w.run_id in (select run_id from failed)),"
+            " restored as (select object_type, object_id, field, window_end from main.fct_change_attribution"
+            "   where record_type = 'observed_change' and cause = 'restore')"
+            " select distinct applied.object_type || ':' || applied.object_id as record from applied"
+            " where not exists (select 1 from restored r where r.object_type = applied.object_type"
+            "   and r.object_id = applied.object_id and r.field = applied.field and r.window_end > applied.window_end)",
+            "a run that failed mid-way left no applied write behind unless a restore undid it",
+        ),
+    ],
+)

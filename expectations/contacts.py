@@ -1,0 +1,43 @@
+"""CRM contacts (dim_crm_contacts): keys, reachability flags, accounts and owners."""
+
+from crmguard.quality.spec import WARNING, Suite, no_rows, not_null, of_type, unique
+
+KEY = "contact_id"
+
+SUITE = Suite(
+    name="contacts",
+    table="main.dim_crm_contacts",
+    key=KEY,
+    watermark="updated_at",
+    asset_key=("dim_crm_contacts",),
+    description="Schema, keys, accounts and owners of CRM contacts.",
+    expectations=[
+        not_null(KEY, "contact_id"),
+        unique(KEY, "contact_id"),
+        not_null(KEY, "account_id"),
+        not_null(KEY, "email_opt_out", why="opt-out is always known: a NULL would let an agent email anyone"),
+        not_null(KEY, "email_bounced"),
+        not_null(KEY, "do_not_contact"),
+        of_type("email_opt_out", "BOOLEAN"),
+        of_type("updated_at", "TIMESTAMP"),
+        no_rows(
+            "account_exists", "referential",
+            "select contact_id from {batch} where account_id is not null"
+            " and account_id not in (select account_id from main.dim_crm_accounts where account_id is not null)",
+            "every contact belongs to an existing account (no orphaned contacts)",
+        ),
+        no_rows(
+            "owner_is_active_user", "referential",
+            "select contact_id from {batch} where owner_id is not null"
+            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+            "every contact owner is a user present in the current users snapshot",
+        ),
+        no_rows(
+            "email_well_formed", "schema",
+            "select contact_id from {batch} where email is not null"
+            " and not regexp_matches(email, '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$')",
+            "contact emails look like addresses (regex checks run as SQL: GX has no DuckDB regex support)",
+            severity=WARNING,
+        ),
+    ],
+)

@@ -1,0 +1,71 @@
+"""CRM deals (dim_crm_deals): stages per pipeline, amounts, discounts, close dates, accounts, owners."""
+
+from crmguard.quality.spec import WARNING, Suite, between, no_rows, not_null, of_type, unique
+
+KEY = "deal_id"
+# Stages per pipeline (docs/incidents.md, default policy); a stage outside its pipeline's list fails.
+STAGES = {
+    "new_business": ["prospecting", "qualification", "discovery", "proposal", "negotiation", "closed_won", "closed_lost"],
+}
+CLOSED_STAGES = ["closed_won", "closed_lost"]
+MAX_DISCOUNT_PCT = 100
+# An open deal's close date is plausible within this window around its last update.
+CLOSE_DATE_PAST_DAYS = 365
+CLOSE_DATE_FUTURE_DAYS = 3 * 365
+
+
+def _stage_pairs() -> str:
+    return ", ".join(f"('{pipeline}', '{stage}')" for pipeline, stages in STAGES.items() for stage in stages)
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+SUITE = Suite(
+    name="deals",
+    table="main.dim_crm_deals",
+    key=KEY,
+    watermark="updated_at",
+    asset_key=("dim_crm_deals",),
+    description="Schema, stages, money and references of CRM deals.",
+    expectations=[
+        not_null(KEY, "deal_id"),
+        unique(KEY, "deal_id"),
+        not_null(KEY, "account_id"),
+        of_type("amount", "Numeric"),
+        of_type("close_date", "DATE"),
+        no_rows(
+            "stage_known_for_pipeline", "schema",
+            "select deal_id from {batch} where (pipeline, stage) not in (" + _stage_pairs() + ")"
+            " or pipeline is null or stage is null",
+            "every deal's stage is one of its pipeline's stages",
+        ),
+        between(KEY, "amount", "amount_not_negative", 0, None, why="deal amounts are >= 0"),
+        between(
+            KEY, "discount_pct", "discount_within_bounds", 0, MAX_DISCOUNT_PCT,
+            why=f"discounts are between 0 and {MAX_DISCOUNT_PCT} percent",
+        ),
+        no_rows(
+            "close_date_plausible", "business",
+            "select deal_id from {batch} where stage not in (" + _quoted(CLOSED_STAGES) + ")"
+            f" and (close_date < cast(updated_at as date) - interval {CLOSE_DATE_PAST_DAYS} day"
+            f" or close_date > cast(updated_at as date) + interval {CLOSE_DATE_FUTURE_DAYS} day)",
+            f"an open deal closes between {CLOSE_DATE_PAST_DAYS} days before and {CLOSE_DATE_FUTURE_DAYS} days"
+            " after its last update",
+            severity=WARNING,
+        ),
+        no_rows(
+            "account_exists", "referential",
+            "select deal_id from {batch} where account_id is not null"
+            " and account_id not in (select account_id from main.dim_crm_accounts where account_id is not null)",
+            "every deal belongs to an existing account",
+        ),
+        no_rows(
+            "owner_is_active_user", "referential",
+            "select deal_id from {batch} where owner_id is not null"
+            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+            "every deal owner is a user present in the current users snapshot",
+        ),
+    ],
+)

@@ -1,0 +1,33 @@
+"""Sequence enrollments (dim_crm_sequence_enrollments): status, contacts, reachability."""
+
+from crmguard.quality.spec import Suite, between, in_set, no_rows, not_null, unique
+
+KEY = "enrollment_id"
+
+SUITE = Suite(
+    name="sequence_enrollments",
+    table="main.dim_crm_sequence_enrollments",
+    key=KEY,
+    watermark="updated_at",
+    asset_key=("dim_crm_sequence_enrollments",),
+    description="Schema, contacts and reachability of sequence enrollments.",
+    expectations=[
+        not_null(KEY, "enrollment_id"),
+        unique(KEY, "enrollment_id"),
+        in_set(KEY, "status", ["active", "paused", "finished", "stopped"]),
+        between(KEY, "step", "step_not_negative", 0, None, category="schema", why="sequence steps count from 0"),
+        no_rows(
+            "contact_exists", "referential",
+            "select enrollment_id from {batch} where contact_id is null"
+            " or contact_id not in (select contact_id from main.dim_crm_contacts where contact_id is not null)",
+            "every enrollment points at an existing contact",
+        ),
+        no_rows(
+            "no_active_enrollment_for_unreachable_contact", "business",
+            "select enrollment_id from {batch} where status = 'active' and contact_id in ("
+            "select contact_id from main.dim_crm_contacts"
+            " where email_opt_out or email_bounced or do_not_contact)",
+            "no active sequence enrollment for an unsubscribed, bounced or do-not-contact contact",
+        ),
+    ],
+)
