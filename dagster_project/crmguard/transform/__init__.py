@@ -1,0 +1,146 @@
+"""Run the dbt project against a warehouse: `crmguard build`, the Dagster job and tests share this.
+
+dbt runs as a subprocess (the `dbt` executable of this environment), not in process: dbt-duckdb keeps
+its DuckDB handle cached in the process, which breaks the next open of the same file with another
+configuration, and a child process also keeps dbt's logging off our stdout. The warehouse folder
+reaches dbt's profile through CRMGUARD_WAREHOUSE_DIR (the file name is fixed, STACK.md); each
+warehouse folder gets its own dbt target directory so concurrent builds never share a manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crmguard.errors import BadInput, CrmguardError
+from crmguard.paths import DBT_PROJECT_DIR, WAREHOUSE_FILENAME
+from crmguard.warehouse import connect, table_exists
+
+WAREHOUSE_DIR_ENV = "CRMGUARD_WAREHOUSE_DIR"
+
+
+class DbtFailed(CrmguardError):
+    """dbt itself could not run (bad project, unreadable warehouse): exit 2 with dbt's own message."""
+
+
+@dataclass
+class BuildResult:
+    """What one dbt invocation did, from its run_results.json."""
+
+    command: str
+    warehouse: str
+    elapsed_seconds: float
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def as_dict(self) -> dict:
+        return {
+            "command": self.command,
+            "warehouse": self.warehouse,
+            "elapsed_seconds": round(self.elapsed_seconds, 2),
+            "counts": self.counts,
+            "failures": self.failures,
+            "success": self.success,
+        }
+
+
+def dbt_executable() -> str:
+    """The dbt next to this interpreter, so an unactivated venv still finds it (STACK.md)."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_env(warehouse: Path) -> dict[str, str]:
+    """Environment of a dbt child process pointed at `warehouse` (its folder: the name is fixed)."""
+    if warehouse.name != WAREHOUSE_FILENAME:
+        raise BadInput(f"warehouse file must be named {WAREHOUSE_FILENAME} (dbt bakes the name in); got {warehouse}")
+    return {**os.environ, WAREHOUSE_DIR_ENV: str(warehouse.parent)}
+
+
+def target_dir(warehouse: Path) -> Path:
+    """dbt's target folder for one warehouse: beside it, so builds of different warehouses never collide."""
+    return warehouse.parent / "dbt_target"
+
+
+def require_raw_layer(warehouse: Path) -> None:
+    """Refuse early, in one line, when there is nothing to build from (and say when the file is locked)."""
+    if not warehouse.exists():
+        raise BadInput(f"warehouse {warehouse} does not exist: run `crmguard ingest PATH` first")
+    with connect(warehouse, read_only=True) as con:
+        if not table_exists(con, "raw", "agent_events") or not table_exists(con, "raw", "crm_snapshots"):
+            raise BadInput(f"warehouse {warehouse} has no raw layer: run `crmguard ingest PATH` first")
+
+
+def run_dbt(
+    command: str,
+    warehouse: Path,
+    extra_args: Sequence[str] = (),
+    on_line: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Run `dbt COMMAND` on the warehouse; stream dbt's log lines to `on_line`; summarise the results."""
+    target = target_dir(warehouse)
+    args = [
+        dbt_executable(), command,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(target),
+        "--log-path", str(target / "logs"),
+        *extra_args,
+    ]
+    (target / "run_results.json").unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        args, env=dbt_env(warehouse), cwd=DBT_PROJECT_DIR,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = (tail + [line])[-20:]
+        if on_line:
+            on_line(line)
+    returncode = proc.wait()
+    results_file = target / "run_results.json"
+    if returncode not in (0, 1) or not results_file.exists():
+        reason = next((t for t in reversed(tail) if "error" in t.lower()), tail[-1] if tail else "no output")
+        raise DbtFailed(f"dbt {command} could not run (exit {returncode}): {reason.strip()}")
+    return summarise(command, warehouse, json.loads(results_file.read_text()))
+
+
+def summarise(command: str, warehouse: Path, run_results: dict) -> BuildResult:
+    """Counts per resource type and status, and every node that failed or errored."""
+    result = BuildResult(command, str(warehouse), float(run_results.get("elapsed_time", 0.0)))
+    for node in run_results.get("results", []):
+        resource = node["unique_id"].split(".", 1)[0]
+        status = str(node["status"])
+        per_type = result.counts.setdefault(resource, {})
+        per_type[status] = per_type.get(status, 0) + 1
+        if status in ("error", "fail", "runtime error"):
+            result.failures.append({"node": node["unique_id"], "status": status, "message": str(node.get("message") or "")})
+    result.failures.sort(key=lambda f: f["node"])
+    return result
+
+
+def build(
+    warehouse: Path,
+    select: Sequence[str] = (),
+    full_refresh: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """`dbt build` (models, snapshots, tests) on the warehouse: what `crmguard build` and the job run."""
+    require_raw_layer(warehouse)
+    extra: list[str] = []
+    if select:
+        extra += ["--select", *select]
+    if full_refresh:
+        extra.append("--full-refresh")
+    return run_dbt("build", warehouse, extra, on_line)

@@ -1,0 +1,2 @@
+-- Current state of accounts (the latest snapshot), typed.
+{{ crm_current('accounts') }}

@@ -1,0 +1,2 @@
+-- Current state of contacts (the latest snapshot), typed.
+{{ crm_current('contacts') }}

@@ -1,0 +1,2 @@
+-- Current state of deals (the latest snapshot), typed.
+{{ crm_current('deals') }}

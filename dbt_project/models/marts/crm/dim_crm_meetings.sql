@@ -1,0 +1,2 @@
+-- Current state of meetings (the latest snapshot), typed.
+{{ crm_current('meetings') }}

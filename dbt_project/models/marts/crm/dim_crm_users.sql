@@ -1,0 +1,2 @@
+-- Current state of users (the latest snapshot), typed.
+{{ crm_current('users') }}

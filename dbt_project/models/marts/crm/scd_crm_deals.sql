@@ -1,0 +1,2 @@
+-- SCD2 history of deals: one row per version, valid_from <= T < valid_to; read it with crm_as_of().
+{{ crm_scd('deals') }}
