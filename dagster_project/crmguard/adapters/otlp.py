@@ -76,7 +76,9 @@ def read_otlp_lines(path: Path) -> pa.Table:
     first = next((candidate for candidate in lines if candidate.strip()), "")
     if len(lines) > 1 and first.strip() and not _is_json(first):
         lines = [text]  # a pretty-printed single TracesData document
-    return pa.table({"line": pa.array(range(1, len(lines) + 1), pa.int64()), "text": pa.array(lines, pa.string())})
+    return pa.table(
+        {"line": pa.array(range(1, len(lines) + 1), pa.int64()), "text": pa.array(lines, pa.string())}
+    )
 
 
 def _is_json(text: str) -> bool:

@@ -72,13 +72,19 @@ def _per_tool(defaults: list[str], per_tool: dict[str, list[str]]) -> str:
     """CASE over tool_name: a tool's own sources first, then the defaults."""
     if not per_tool:
         return _coalesce(defaults)
-    whens = " ".join(f"when {_literal(tool)} then {_coalesce(parts + defaults)}" for tool, parts in per_tool.items())
+    whens = " ".join(
+        f"when {_literal(tool)} then {_coalesce(parts + defaults)}" for tool, parts in per_tool.items()
+    )
     return f"case tool_name {whens} else {_coalesce(defaults)} end"
 
 
 def _changes_from_args(spec: Any, where: str, target: dict[str, str]) -> str:
     """A JSON array of {object_type, object_id, field, old: null, new} for the argument fields present."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("fields"), list) or set(spec) - {"object_type", "fields"}:
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("fields"), list)
+        or set(spec) - {"object_type", "fields"}
+    ):
         raise BadInput(f"{where}: expected {{object_type: TYPE (optional), fields: [FIELD, ...]}}")
     object_type = _literal(spec["object_type"]) if spec.get("object_type") else target["object_type"]
     items = []
@@ -132,7 +138,9 @@ def compile_tool_mapping(path: Path | str | None = None) -> ToolMappingSql:
     for tool, spec in tools.items():
         parts = _sources_sql((spec or {}).get("changes"), f"{path}: tools.{tool}.changes", True)
         if (spec or {}).get("changes_from_args") is not None:
-            built = _changes_from_args(spec["changes_from_args"], f"{path}: tools.{tool}.changes_from_args", target_sql)
+            built = _changes_from_args(
+                spec["changes_from_args"], f"{path}: tools.{tool}.changes_from_args", target_sql
+            )
             per_tool_changes[tool] = parts + default_changes + [built]
         elif parts:
             per_tool_changes[tool] = parts + default_changes
@@ -144,4 +152,6 @@ def compile_tool_mapping(path: Path | str | None = None) -> ToolMappingSql:
         if per_tool_changes
         else _coalesce(default_changes)
     )
-    return ToolMappingSql(target_sql["object_type"], target_sql["object_id"], target_sql["account_id"], changes)
+    return ToolMappingSql(
+        target_sql["object_type"], target_sql["object_id"], target_sql["account_id"], changes
+    )

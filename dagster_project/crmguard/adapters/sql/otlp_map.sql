@@ -112,7 +112,8 @@ select *,
        otlp_str(attrs, 'crmguard.actor.type') as own_actor_type,
        otlp_str(attrs, 'crmguard.actor.on_behalf_of') as own_on_behalf_of,
        otlp_str(attrs, 'enduser.scope') as own_credential_scope,
-       coalesce(otlp_str(attrs, 'deployment.environment.name'), otlp_str(attrs, 'deployment.environment'))
+       coalesce(otlp_str(attrs, 'deployment.environment.name'), otlp_str(attrs, 'deployment.environment'),
+                otlp_str(resource_attrs, 'deployment.environment.name'), otlp_str(resource_attrs, 'deployment.environment'))
            as own_environment,
        otlp_str(attrs, 'crmguard.prompt_sha256') as own_prompt_sha256
 from classified;
@@ -140,8 +141,11 @@ with recursive nodes as (
            coalesce(c.own_agent_id, t.agent_id), coalesce(c.own_agent_name, t.agent_name),
            coalesce(c.own_agent_version, t.agent_version), coalesce(c.own_conversation_id, t.conversation_id),
            coalesce(c.own_run_id, t.run_id), coalesce(c.own_run_span, t.run_span), coalesce(c.own_model, t.model),
-           coalesce(c.own_actor_id, t.actor_id), coalesce(c.own_actor_role, t.actor_role),
-           coalesce(c.own_actor_type, t.actor_type), coalesce(c.own_on_behalf_of, t.on_behalf_of),
+           -- the actor travels as a whole: a span naming its own enduser.id does not inherit role or principal
+           coalesce(c.own_actor_id, t.actor_id),
+           case when c.own_actor_id is not null then c.own_actor_role else t.actor_role end,
+           case when c.own_actor_id is not null then c.own_actor_type else t.actor_type end,
+           case when c.own_actor_id is not null then c.own_on_behalf_of else t.on_behalf_of end,
            coalesce(c.own_credential_scope, t.credential_scope), coalesce(c.own_environment, t.environment),
            coalesce(c.own_prompt_sha256, t.prompt_sha256)
     from tree t join nodes c on c.trace_id = t.trace_id and c.parent_span_id = t.span_id
@@ -168,8 +172,7 @@ with joined as (
                 else 'trace' end as run_id_from,
            t.model, t.actor_role, t.actor_type, t.on_behalf_of, t.credential_scope, t.prompt_sha256,
            t.actor_id as actor_id_attr,
-           coalesce(t.environment, otlp_str(n.resource_attrs, 'deployment.environment.name'),
-                    otlp_str(n.resource_attrs, 'deployment.environment')) as environment_raw,
+           t.environment as environment_raw,
            coalesce(otlp_str(n.attrs, 'gen_ai.tool.name'), otlp_str(n.attrs, 'tool.name'),
                     case when n.convention = 'traceloop' then otlp_str(n.attrs, 'traceloop.entity.name') end) as tool_name,
            coalesce(otlp_attr(n.attrs, 'gen_ai.tool.call.arguments'), otlp_attr(n.attrs, 'input.value'),
@@ -191,7 +194,8 @@ with joined as (
                when 'development' then 'sandbox' when 'test' then 'sandbox'
            end end as environment,
            len(list_filter(json_extract_string(span, '$.events[*].name'),
-                           n -> replace(n, 'crmguard.', '') in ({{GOVERNANCE_EVENTS}}))) > 0 as has_governance_events
+                           n -> replace(n, 'crmguard.', '') in ({{GOVERNANCE_EVENTS}}))) > 0
+               or coalesce(operation in ('execute_tool', 'invoke_agent'), false) as carries_action
     from joined
 )
 select *,
@@ -204,7 +208,7 @@ select *,
                then 'execute_tool span has no gen_ai.tool.name (or tool.name)'
            when operation = 'execute_tool' and json_type(args) is distinct from 'OBJECT' and args is not null
                then 'tool arguments are not a JSON object (' || args_form || ')'
-           when not (operation in ('execute_tool', 'invoke_agent') or has_governance_events) then null
+           when not carries_action then null
            when agent_id is null
                then 'no agent identity: no gen_ai.agent.id/name on the span or its ancestors in this file and no service.name'
            when environment is null and environment_raw is not null
@@ -233,7 +237,7 @@ where problem is not null;
 
 create or replace temp table otlp_context as
 select span_seq, line, operation from otlp_resolved
-where problem is null and not (operation in ('execute_tool', 'invoke_agent') or has_governance_events);
+where problem is null and not carries_action;
 
 -- 8. Events. Common envelope: _otlp records where the event came from and in which forms.
 create or replace temp table otlp_mappable as
@@ -283,7 +287,7 @@ from otlp_tool_calls;
 -- invoke_agent spans: run_started at the start, run_finished at the end (unless told to omit either).
 insert into otlp_events
 with runs as (
-    select m.*, (select count(*) from otlp_tool_calls c where c.run_id = m.run_id) as tool_calls
+    select m.*, (select coalesce(max(c.step), 0) from otlp_tool_calls c where c.run_id = m.run_id) as last_step
     from otlp_mappable m where operation = 'invoke_agent'
 ), run_events as (
     select runs.*, e.kind as run_event, e.seq
@@ -302,7 +306,7 @@ select line, span_seq, seq,
     'occurred_at', strftime(case when run_event = 'started' then start_ts else end_ts end, '%Y-%m-%dT%H:%M:%S.%fZ'),
     'agent_id', agent_id, 'agent_version', agent_version, 'run_id', run_id,
     'step', coalesce(try_cast(otlp_str(attrs, 'crmguard.run_' || run_event || '.step') as INTEGER),
-                     case when run_event = 'started' then 0 else tool_calls + 1 end),
+                     case when run_event = 'started' then 0 else last_step + 1 end),
     'environment', environment,
     'actor', json_object('type', actor_type_final, 'id', actor_id, 'role', actor_role, 'on_behalf_of', on_behalf_of),
     'outcome', case when run_event = 'finished' then json_object(
@@ -336,11 +340,11 @@ select line, span_seq, 10 + ev_i as seq,
     'agent_id', agent_id, 'agent_version', agent_version, 'run_id', run_id,
     'step', coalesce(try_cast(otlp_str(ev_attrs, 'crmguard.step') as INTEGER), 0),
     'environment', environment,
-    'actor', json_object(
-        'type', coalesce(otlp_str(ev_attrs, 'crmguard.actor.type'), actor_type_final),
-        'id', coalesce(otlp_str(ev_attrs, 'enduser.id'), actor_id),
-        'role', coalesce(otlp_str(ev_attrs, 'enduser.role'), actor_role),
-        'on_behalf_of', coalesce(otlp_str(ev_attrs, 'crmguard.actor.on_behalf_of'), on_behalf_of)),
+    'actor', case when otlp_str(ev_attrs, 'enduser.id') is null
+        then json_object('type', actor_type_final, 'id', actor_id, 'role', actor_role, 'on_behalf_of', on_behalf_of)
+        else json_object('type', coalesce(otlp_str(ev_attrs, 'crmguard.actor.type'), 'agent'),
+                         'id', otlp_str(ev_attrs, 'enduser.id'), 'role', otlp_str(ev_attrs, 'enduser.role'),
+                         'on_behalf_of', otlp_str(ev_attrs, 'crmguard.actor.on_behalf_of')) end,
     section, otlp_json_arg(otlp_attr(ev_attrs, 'crmguard.' || section)),
     '_otlp', json_merge_patch(otlp_meta, json_object('span_event', ev_i)))) as event_json
 from span_events
