@@ -89,7 +89,7 @@ REGISTRY: tuple[AuditTable, ...] = (
     AuditTable("main", "fct_approvals", ("approval_id",), "requested_at"),
     AuditTable("main", "fct_stop_events", ("event_id",), "occurred_at"),
     AuditTable("main", "fct_policy_verdicts", ("verdict_id",), "occurred_at"),
-    AuditTable("main", "fct_check_results", ("result_id",), "checked_at"),
+    AuditTable("main", "fct_check_results", ("run_id", "suite", "expectation"), "checked_at"),
     AuditTable(
         "restore",
         "restore_writes",

@@ -6,7 +6,12 @@ columns follow docs/marts.md so the chain, PII and OCSF code run exactly as on r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
+
+from crmguard.export.chain import seal
+from crmguard.warehouse import connect
 
 AGENTS = ("outbound-sdr", "lead-router", "deal-desk")
 TOOLS = ("send_email", "update_contact", "assign_owner", "update_deal", "apply_discount", "create_deal")
@@ -89,3 +94,11 @@ def build_audit_tables(con: duckdb.DuckDBPyConnection, actions: int, days: int =
         ) t(user_id, email, name, role, team, is_agent)
         """
     )
+
+
+def sealed_warehouse(path: Path, actions: int, days: int = 10) -> Path:
+    """A warehouse file holding synthetic audit tables with a sealed chain (bench and tests)."""
+    with connect(path) as con:
+        build_audit_tables(con, actions, days)
+        seal(con)
+    return path
