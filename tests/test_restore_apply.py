@@ -1,0 +1,141 @@
+"""Approve, apply and verify against the local CRM service (real HTTP, real SQLite, real warehouse)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_restore_plan import build_world
+
+from crmguard.crm.adapters import HubSpotClient
+from crmguard.crm.objects import OBJECTS
+from crmguard.crm.server import running_service
+from crmguard.errors import BadInput
+from crmguard.restore.apply import apply_plan
+from crmguard.restore.approve import approve, force_items
+from crmguard.restore.plan import Scope, create_plan
+from crmguard.restore.verify import verify_plan
+from crmguard.warehouse import connect
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Path, Path]:
+    warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
+    build_world(warehouse, crm)
+    return warehouse, crm
+
+
+def planned(warehouse: Path, approver: str | None = "u_ops2") -> str:
+    with connect(warehouse) as con:
+        plan_id = create_plan(con, Scope(run_ids=("R1",)), "u_ops1").plan_id
+        if approver:
+            approve(con, plan_id, approver)
+    return plan_id
+
+
+def local(url: str) -> HubSpotClient:
+    return HubSpotClient(url, "usr_crmguard_restore", name="local", backoff=0.01)
+
+
+def field(svc, object_type: str, record_id: str, column: str) -> str | None:
+    return svc.store.read(OBJECTS[object_type], [record_id]).get(record_id, {}).get(column)
+
+
+def test_apply_restores_every_reverted_field_leaves_conflicts_and_verifies(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    with running_service(crm) as svc, connect(warehouse) as con:
+        report = apply_plan(con, plan_id, local(svc.url), batch_size=2)
+        assert report.outcomes == {"conflict": 1, "written": 9}
+        assert field(svc, "accounts", "a1", "owner_id") == "u_ae1"
+        assert field(svc, "accounts", "a1", "industry") == "fintech"  # run R2's change is not R1's to undo
+        assert field(svc, "contacts", "c1", "owner_id") == "u_ae3"  # the human's later change survives
+        assert (field(svc, "deals", "d1", "stage"), field(svc, "deals", "d1", "amount")) == ("discovery", "1000.00")
+        assert field(svc, "deals", "d1", "updated_by") == "usr_crmguard_restore"
+        assert field(svc, "contacts", "c3", "email_bounced") == "true" and field(svc, "deals", "d2", "account_id") == "a2"
+        assert field(svc, "sequence_enrollments", "n1", "status") == "paused"
+        assert field(svc, "meetings", "m1", "status") == "cancelled"
+        receipt = verify_plan(con, plan_id, local(svc.url))
+        assert receipt.status == "verified" and receipt.counts["matched"] == 10
+        again = apply_plan(con, plan_id, local(svc.url))
+        assert again.written_now == 0 and again.outcomes == report.outcomes
+        assert set(svc.store.write_counts().values()) == {1} and len(svc.store.write_counts()) == 9
+        log = con.execute("select count(*), count(distinct plan_hash), min(approver), min(adapter) from restore.apply_log "
+                          "where plan_id = ? and outcome = 'written'", [plan_id]).fetchone()
+        assert log == (9, 1, "u_ops2", "local")
+
+
+def test_recreate_runs_parent_first(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    with running_service(crm) as svc, connect(warehouse) as con:
+        apply_plan(con, plan_id, local(svc.url))
+        with svc.store._lock:
+            order = [r[0] for r in svc.store._db.execute(
+                "select record_id from write_log where operation = 'create' order by seq").fetchall()]
+    assert order == ["a2", "c2", "c3", "d2"]
+
+
+def test_unapproved_self_approved_expired_and_altered_plans_are_refused(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse, approver=None)
+    with running_service(crm) as svc, connect(warehouse) as con:
+        adapter = local(svc.url)
+        with pytest.raises(BadInput, match="not approved"):
+            apply_plan(con, plan_id, adapter)
+        with pytest.raises(BadInput, match="planner cannot approve"):
+            approve(con, plan_id, "u_ops1")
+        with pytest.raises(BadInput, match="role 'ae' cannot approve"):
+            approve(con, plan_id, "u_ae1")
+        approve(con, plan_id, "u_ops2", now=datetime.now(UTC) - timedelta(hours=25))
+        with pytest.raises(BadInput, match="approval expired"):
+            apply_plan(con, plan_id, adapter)
+        approve(con, plan_id, "u_ops2")
+        con.execute("update restore.items set value_restore = 'u_evil' where plan_id = ? and field = 'owner_id'",
+                    [plan_id])
+        with pytest.raises(BadInput, match="altered after planning"):
+            apply_plan(con, plan_id, adapter)
+        assert svc.store.write_counts() == {}
+
+
+def test_forcing_a_conflict_voids_the_approval_then_overwrites(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    with running_service(crm) as svc, connect(warehouse) as con:
+        conflict = con.execute("select item_no from restore.items where plan_id = ? and item_class = 'conflict'",
+                               [plan_id]).fetchone()[0]
+        force_items(con, plan_id, [conflict])
+        with pytest.raises(BadInput, match="changed after it was approved"):
+            apply_plan(con, plan_id, local(svc.url))
+        approve(con, plan_id, "u_ops2")
+        assert apply_plan(con, plan_id, local(svc.url)).outcomes == {"written": 10}
+        assert field(svc, "contacts", "c1", "owner_id") == "u_ae1"
+
+
+def test_drift_after_planning_becomes_a_conflict_not_a_write(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    with running_service(crm) as svc, connect(warehouse) as con:
+        svc.store.write(OBJECTS["deals"], "update", [("d1", {"stage": "negotiation"}, None)], "u_ae1")
+        report = apply_plan(con, plan_id, local(svc.url))
+        assert report.outcomes == {"conflict": 2, "written": 8}
+        assert field(svc, "deals", "d1", "stage") == "negotiation"
+        assert verify_plan(con, plan_id, local(svc.url)).status == "verified"
+
+
+def test_faults_are_survived_and_the_receipt_accounts_for_every_item(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    # request 2 is the first write (after one read): it commits, then the answer is lost
+    with running_service(crm, "timeout=2,429=3,retry_after=1,500=5,lock=deals/d1") as svc, connect(warehouse) as con:
+        report = apply_plan(con, plan_id, local(svc.url), batch_size=2)
+        assert report.outcomes == {"conflict": 1, "failed": 2, "written": 7}
+        assert max(svc.store.write_counts().values()) == 1  # the lost answer did not cause a second write
+        errors = con.execute("select distinct error from restore.apply_log where plan_id = ? and outcome = 'failed'",
+                             [plan_id]).fetchall()
+        assert len(errors) == 1 and "locked" in errors[0][0]
+        receipt = verify_plan(con, plan_id, local(svc.url))
+        assert receipt.status == "partial"
+        assert receipt.counts == {"conflict": 1, "failed": 2, "items": 10, "matched": 8, "mismatched": 2,
+                                  "written": 7}
