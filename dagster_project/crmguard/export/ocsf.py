@@ -1,7 +1,7 @@
 """OCSF 1.8 API Activity (class_uid 6003) events, built in SQL, one per audited act.
 
 Sources: every tool call (fct_agent_actions), every approval decision (fct_approvals), every stop and
-resume (fct_stop_events) and every restore write (restore.restore_writes). The agent is the actor's
+resume (fct_stop_events) and every restore write (restore.apply_log with its restore.items). The agent is the actor's
 `app_name`, the CRM user it ran as is `actor.user`, the tool is `api.operation`, the CRM objects are
 `resources`. Each branch builds the same struct shape so the union has one schema.
 """
@@ -101,21 +101,21 @@ def _stops(where: str) -> str:
 
 
 def _restore_writes(where: str) -> str:
-    status = "case when status in ('written', 'verified', 'applied') then 1 when status is null then 0 else 2 end"
-    resources = f"[{_resource('object_id', 'object_type')}]"
-    unmapped = "json_object('plan_id', plan_id, 'field', field, 'status', status)"
-    return f"""select {_event('3', 'written_at', status, 'null', 'write_id', "'restore_write'",
-                              'applied_by', "'human'", "'crmguard-restore'", "'restore.write'",
-                              'plan_id', resources, unmapped)}
-               from restore.restore_writes where {where.format(t='written_at')}"""
+    status = "case l.outcome when 'written' then 1 when 'failed' then 2 else 99 end"
+    resources = f"[{_resource('i.object_id', 'i.object_type')}]"
+    unmapped = "json_object('plan_id', l.plan_id, 'item_no', l.item_no, 'field', i.field, 'adapter', l.adapter)"
+    return f"""select {_event('3', 'l.logged_at', status, 'l.error', "l.apply_id || ':' || l.item_no",
+                              "'restore_write'", 'l.approver', "'human'", "'crmguard-restore'",
+                              "'restore.' || i.item_class", 'l.idempotency_key', resources, unmapped)}
+               from restore.apply_log l join restore.items i using (plan_id, item_no)
+               where l.outcome in ('written', 'failed') and {where.format(t='l.logged_at')}"""
 
 
 _SOURCES: tuple[tuple[str, str, set[str], object], ...] = (
     ("main", "fct_agent_actions", set(), _actions),
     ("main", "fct_approvals", set(), _approvals),
     ("main", "fct_stop_events", set(), _stops),
-    ("restore", "restore_writes", {"write_id", "written_at", "plan_id", "object_type", "object_id", "field",
-                                   "status", "applied_by"}, _restore_writes),
+    ("restore", "apply_log", set(), _restore_writes),
 )
 
 

@@ -90,13 +90,13 @@ REGISTRY: tuple[AuditTable, ...] = (
     AuditTable("main", "fct_stop_events", ("event_id",), "occurred_at"),
     AuditTable("main", "fct_policy_verdicts", ("verdict_id",), "occurred_at"),
     AuditTable("main", "fct_check_results", ("run_id", "suite", "expectation"), "checked_at"),
-    AuditTable(
-        "restore",
-        "restore_writes",
-        ("write_id",),
-        "written_at",
-        (PiiFieldValues("field", ("old_value", "new_value", "expected_value", "observed_value"), PII_FIELDS),),
-    ),
+    # Restore writes: one row per item outcome (attempted, written, skipped, conflict, failed). The live
+    # value can be any CRM field, an email included, so it is always pseudonymized.
+    AuditTable("restore", "plans", ("plan_id",), "created_at"),
+    AuditTable("restore", "approvals", ("approval_id",), "approved_at"),
+    AuditTable("restore", "apply_log", ("apply_id", "item_no", "outcome", "logged_at"), "logged_at",
+               (PiiColumn("live_value"),)),
+    AuditTable("restore", "receipts", ("receipt_id",), "verified_at"),
 )
 
 
