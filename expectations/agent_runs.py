@@ -11,6 +11,8 @@ SUITE = Suite(
     watermark="coalesce(finished_at, started_at)",
     asset_key=("fct_agent_runs",),
     description="Run keys and statuses, gapless step sequences, no record left half-updated by a failed run.",
+    # a run whose writes were observed (or restored) in a snapshot since the last check
+    also_recheck=["run_id in (select run_id from main.fct_change_attribution where window_end > {since})"],
     expectations=[
         not_null(KEY, "run_id"),
         unique(KEY, "run_id"),

@@ -13,6 +13,11 @@ SUITE = Suite(
     watermark="updated_at",
     asset_key=("dim_crm_meetings",),
     description="Schema, references and calendar sanity of meetings.",
+    also_recheck=[
+        # a contact moved or its account went under legal hold since the last run
+        "contact_id in (select c.contact_id from main.dim_crm_contacts c join main.dim_crm_accounts a"
+        " on a.account_id = c.account_id where c.updated_at > {since} or a.updated_at > {since})",
+    ],
     expectations=[
         not_null(KEY, "meeting_id"),
         unique(KEY, "meeting_id"),

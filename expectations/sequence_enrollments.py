@@ -11,6 +11,7 @@ SUITE = Suite(
     watermark="updated_at",
     asset_key=("dim_crm_sequence_enrollments",),
     description="Schema, contacts and reachability of sequence enrollments.",
+    also_recheck=["contact_id in (select contact_id from main.dim_crm_contacts where updated_at > {since})"],
     expectations=[
         not_null(KEY, "enrollment_id"),
         unique(KEY, "enrollment_id"),

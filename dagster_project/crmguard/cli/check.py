@@ -1,12 +1,58 @@
-"""CLI commands: check (stub until issue 5 lands)."""
+"""CLI commands: check (the integrity suites, issue 5)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from crmguard.cli import app
-from crmguard.cli.common import not_available
+from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
+from crmguard.errors import EXIT_CHECK_FAILED
+from crmguard.quality.runner import CheckReport, run_checks
 
 
 @app.command("check")
-def check_command() -> None:
-    """Not available yet (issue 5)."""
-    not_available("issue 5")
+def check_command(
+    suite: Annotated[
+        list[str] | None,
+        typer.Option("--suite", help="Run only this suite (repeatable). Default: every suite in expectations/."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Sweep every row instead of what changed since the last successful run.")] = False,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the integrity suites (Great Expectations, in DuckDB SQL) and store the results.
+
+    Incremental by default: each suite validates the rows changed since its last successful run
+    (`--full` validates everything). Results go to `fct_check_results`. Exit 1 when a critical
+    expectation failed; warnings are printed but do not fail the run.
+
+    Examples:
+
+      crmguard check
+
+      crmguard check --suite deals --suite contacts --full
+
+      crmguard check --json --warehouse data/warehouse.duckdb
+    """
+    progress("crmguard check: validating suites" + (" (full sweep)" if full else ""))
+    report = run_checks(warehouse, suite, full=full)
+    emit(report.to_json(), as_json, lambda _: _print_report(report))
+    if not report.success:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _print_report(report: CheckReport) -> None:
+    """One line per suite, one indented line per failed expectation with its evidence."""
+    for suite in report.suites:
+        verdict = "ok" if suite.success else "FAILED"
+        typer.echo(f"{suite.name}: {verdict} ({suite.mode}, {suite.rows_checked} rows, "
+                   f"{len(suite.outcomes)} expectations)")
+        for failed in suite.failed:
+            samples = ", ".join(failed.sample_ids) or "-"
+            typer.echo(f"  {failed.severity} {failed.expectation}: observed {failed.observed}, "
+                       f"{failed.unexpected_count} unexpected, sample: {samples}")
+    failed_critical = sum(1 for s in report.suites for o in s.failed if o.severity == "critical")
+    typer.echo(f"run {report.run_id}: " + ("all critical expectations passed" if report.success
+                                            else f"{failed_critical} critical expectation(s) failed"))

@@ -101,10 +101,15 @@ class _Plan:
 
     def batch_query(self) -> str:
         base = f"select * from {self.suite.table}"
-        if self.since is None:
-            return base
-        wm = self.suite.watermark
-        return f"{base} where ({wm}) > timestamp '{self.since.isoformat(sep=' ')}' or ({wm}) is null"
+        return base if self.since is None else f"{base} where {changed_rows(self.suite, self.since)}"
+
+
+def changed_rows(suite: Suite, since: datetime) -> str:
+    """SQL predicate: rows changed after `since`, rows without a watermark, and rows to recheck."""
+    literal = f"timestamp '{since.isoformat(sep=' ')}'"
+    predicates = [f"({suite.watermark}) > {literal}", f"({suite.watermark}) is null"]
+    predicates += [f"({p.format(since=literal)})" for p in suite.also_recheck]
+    return " or ".join(predicates)
 
 
 def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = None, full: bool = False) -> CheckReport:
@@ -135,10 +140,9 @@ def _plan(con, suite: Suite, full: bool) -> _Plan:
     if suite.watermark is None:
         return _Plan(suite, None, None, _count(con, suite.table))
     since = None if full else store.last_success_watermark(con, suite.name)
-    condition = "true" if since is None else f"({suite.watermark}) > ? or ({suite.watermark}) is null"
-    params = [] if since is None else [since]
+    condition = "true" if since is None else changed_rows(suite, since)
     rows, upper = con.execute(
-        f"select count(*) filter (where {condition}), max({suite.watermark}) from {suite.table}", params
+        f"select count(*) filter (where {condition}), max({suite.watermark}) from {suite.table}"
     ).fetchone()
     return _Plan(suite, since, upper or since, int(rows))
 
@@ -153,52 +157,44 @@ def _validate(datasource: SQLDatasource, plan: _Plan) -> SuiteRun:
     if plan.mode == UNCHANGED:
         return run
     suite = plan.suite
-    assets = {
-        True: lambda: datasource.add_table_asset(
-            name=f"{suite.name}__table", table_name=suite.table_name, schema_name=suite.schema),
-        False: lambda: datasource.add_query_asset(name=suite.name, query=plan.batch_query()),
-    }
-    for metadata, make_asset in assets.items():
-        gx_suite = suite.gx_suite(metadata)
-        if gx_suite is not None:
-            batch = make_asset().add_batch_definition_whole_table("batch").get_batch()
-            run.outcomes.extend(_outcome(r) for r in batch.validate(gx_suite).results)
+    for metadata, result_format, gx_suite in suite.gx_suites():
+        if metadata:
+            asset = datasource.add_table_asset(
+                name=gx_suite.name, table_name=suite.table_name, schema_name=suite.schema)
+        else:
+            asset = datasource.add_query_asset(name=gx_suite.name, query=plan.batch_query())
+        batch = asset.add_batch_definition_whole_table("batch").get_batch()
+        run.outcomes.extend(_outcome(r) for r in batch.validate(gx_suite, result_format=result_format).results)
     run.outcomes.sort(key=lambda o: o.expectation)
     return run
 
 
 def _outcome(result: ExpectationValidationResult) -> Outcome:
     """Flatten a GX result: observed value, unexpected count and a sorted sample of offending ids."""
-    config = result.expectation_config
-    expectation = config.to_domain_obj()
-    body = result.result or {}
-    if result.exception_info.get("raised_exception"):
-        message = str(result.exception_info.get("exception_message", "")).splitlines()[0]
-        observed: Any = f"error: {message}"
-        count, samples = None, []
-    elif "unexpected_rows_query" in config.kwargs:
-        rows = (body.get("details") or {}).get("unexpected_rows") or []
-        observed = count = body.get("observed_value")
-        samples = [next(iter(row.values())) for row in rows]
-    elif "unexpected_count" in body:
-        column = config.kwargs.get("column")
-        observed = sorted({str(v) for v in body.get("partial_unexpected_list", [])})
-        count = body["unexpected_count"]
-        samples = [row.get(_index_column(config)) for row in body.get("partial_unexpected_index_list", [])]
-        observed = observed if observed or count else f"{column}: no unexpected values"
-    else:
-        observed, count, samples = body.get("observed_value"), None, []
+    expectation = result.expectation_config.to_domain_obj()
+    observed, count, samples = _evidence(result)
     return Outcome(
-        expectation=expectation_name(expectation), expectation_type=config.type,
+        expectation=expectation_name(expectation), expectation_type=expectation.expectation_type,
         category=expectation_category(expectation), severity=str(expectation.severity.value),
         success=bool(result.success), observed=observed, unexpected_count=count,
         sample_ids=sorted({str(s) for s in samples if s is not None})[:SAMPLE_SIZE],
     )
 
 
-def _index_column(config) -> str | None:
-    names = (config.kwargs.get("result_format") or {}).get("unexpected_index_column_names") or [None]
-    return names[0]
+def _evidence(result: ExpectationValidationResult) -> tuple[Any, int | None, list]:
+    """(observed, unexpected count, offending ids) from the three shapes of GX result we use."""
+    body = result.result or {}
+    if result.exception_info.get("raised_exception"):
+        message = str(result.exception_info.get("exception_message", "")).splitlines()[0]
+        return f"error: {message}", None, []
+    if "details" in body:  # UnexpectedRowsExpectation: the query's first column is the offending id
+        rows = body["details"].get("unexpected_rows") or []
+        return body.get("observed_value"), body.get("observed_value"), [next(iter(r.values())) for r in rows]
+    if "unexpected_count" in body:  # column map: offending values, and ids through the index column
+        key = (body.get("unexpected_index_column_names") or [None])[0]
+        values = sorted({str(v) for v in body.get("partial_unexpected_list", [])})
+        return values, body["unexpected_count"], [r.get(key) for r in body.get("partial_unexpected_index_list", [])]
+    return body.get("observed_value"), None, []
 
 
 def _store_rows(run_id: str, runs: list[SuiteRun], started: datetime, finished: datetime) -> tuple[list, list]:

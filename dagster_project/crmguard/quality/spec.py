@@ -11,6 +11,7 @@ return the offending id in its first column; GX keeps at most 200 of those rows 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -31,7 +32,9 @@ class Suite:
 
     `watermark` is a SQL expression over the table's columns that grows when a row changes; the
     incremental run validates rows whose watermark is newer than the last successful run's. A suite
-    without one is always swept in full.
+    without one is always swept in full. `also_recheck` holds SQL predicates over the table's rows,
+    with `{since}` standing for that watermark, selecting unchanged rows whose verdict may still have
+    changed because a row they refer to changed (an enrollment whose contact just unsubscribed).
     """
 
     name: str
@@ -41,6 +44,7 @@ class Suite:
     asset_key: tuple[str, ...]
     description: str
     expectations: Sequence[gxe.Expectation] = field(default_factory=tuple)
+    also_recheck: Sequence[str] = field(default_factory=tuple)
 
     @property
     def schema(self) -> str:
@@ -50,15 +54,21 @@ class Suite:
     def table_name(self) -> str:
         return self.table.split(".", 1)[1]
 
-    def gx_suite(self, metadata: bool) -> gx.ExpectationSuite | None:
-        """A fresh GX suite (GX binds suites to one context) of the metadata or the row expectations.
+    def gx_suites(self) -> list[tuple[bool, dict, gx.ExpectationSuite]]:
+        """Fresh GX suites (GX binds a suite to one context), one per (metadata?, result format).
 
         Column-type checks read the table's catalog, which GX can only do on a table asset; row checks
-        run on the (possibly incremental) query batch. None when the part is empty.
+        run on the (possibly incremental) query batch. GX applies one result format per validation
+        and ignores an expectation's own, so expectations are grouped by the format they declare.
         """
-        chosen = [e.copy(deep=True) for e in self.expectations if is_metadata_check(e) == metadata]
-        suffix = "__types" if metadata else ""
-        return gx.ExpectationSuite(name=self.name + suffix, expectations=chosen) if chosen else None
+        groups: dict[tuple[bool, str], list[gxe.Expectation]] = {}
+        for expectation in self.expectations:
+            fmt = json.dumps(expectation.result_format, sort_keys=True)
+            groups.setdefault((is_metadata_check(expectation), fmt), []).append(expectation.copy(deep=True))
+        return [
+            (metadata, json.loads(fmt), gx.ExpectationSuite(name=f"{self.name}__{i}", expectations=chosen))
+            for i, ((metadata, fmt), chosen) in enumerate(sorted(groups.items()))
+        ]
 
 
 def is_metadata_check(expectation: gxe.Expectation) -> bool:
