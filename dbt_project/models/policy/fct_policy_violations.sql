@@ -1,0 +1,33 @@
+-- The violations among the verdicts, with the action's context (who, where, on whose behalf) so an
+-- analyst or `crmguard violations` reads one table. One row per tool call x violated rule.
+{{ config(materialized='table', schema=var('crmguard_policy_output_schema', none)) }}
+
+select
+    verdicts.verdict_id as violation_id,
+    verdicts.policy_version,
+    verdicts.rule_id,
+    verdicts.rule_kind,
+    verdicts.incident_kind,
+    verdicts.severity,
+    verdicts.event_id,
+    verdicts.occurred_at,
+    verdicts.agent_id,
+    verdicts.run_id,
+    verdicts.tool_name,
+    actions.actor_id,
+    actions.on_behalf_of,
+    actions.environment,
+    actions.status,
+    actions.target_object_type,
+    actions.target_object_id,
+    actions.account_id,
+    actions.contact_id,
+    verdicts.reason,
+    verdicts.object_type,
+    verdicts.object_id,
+    verdicts.field,
+    verdicts.stop_id,
+    verdicts.evidence
+from {{ ref('fct_policy_verdicts') }} as verdicts
+inner join {{ ref('int_policy__actions_as_of') }} as actions on actions.event_id = verdicts.event_id
+where verdicts.verdict = 'violation'
