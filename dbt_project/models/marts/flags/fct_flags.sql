@@ -3,6 +3,7 @@
 {%- set flag_models = [
     'int_flags_attribution',
     'int_flags_runs',
+    'int_flags_policy',
 ] %}
 
 with
