@@ -121,11 +121,17 @@ def write_hand_world(warehouse: Path, snapshots: int = 3) -> None:
             )
 
 
+# The hand world has no policy inputs: build only this capability's nodes (fct_flags unions the policy
+# engineers' flag models too, so the hand tests read the attribution and run flag models directly).
+OWN_NODES = ("path:models/staging", "path:models/intermediate", "path:models/marts/audit",
+             "path:models/marts/crm", "path:snapshots")
+
+
 @pytest.fixture(scope="module")
 def hand_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse = tmp_path_factory.mktemp("hand") / "warehouse.duckdb"
     write_hand_world(warehouse)
-    result = build(warehouse)
+    result = build(warehouse, OWN_NODES)
     assert result.success, result.failures
     return warehouse
 
@@ -133,3 +139,111 @@ def hand_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _rows(warehouse: Path, sql: str) -> list[tuple]:
     with connect(warehouse, read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def test_observed_changes_get_one_cause_per_rule(hand_warehouse: Path) -> None:
+    rows = _rows(hand_warehouse, """
+        select object_id, coalesce(field, change_type), cause, rule, event_id
+        from fct_change_attribution where record_type = 'observed_change' order by 1, 2""")
+    assert rows == [
+        ("d1", "stage", "agent", "R2_agent_claim", "e1"),
+        ("d2", "amount", "unexplained", "R5_no_cause", None),
+        ("d3", "owner_id", "unexplained", "R5_no_cause", None),
+        ("d4", "stage", "human", "R4_human_writer", None),
+        ("d5", "discount_pct", "agent_dry_run", "R3_dry_run_claim", "e3"),
+        ("d6", "create", "agent", "R2_agent_claim", "e4"),
+        ("d7", "delete", "unexplained", "R5_no_cause", None),
+    ]
+
+
+def test_claimed_writes_are_verified_against_the_next_snapshot(hand_warehouse: Path) -> None:
+    rows = _rows(hand_warehouse, """
+        select event_id, object_id, field, verification, observed_value
+        from fct_change_attribution where record_type = 'claimed_write' order by 1, 2, 3""")
+    assert rows == [
+        ("e1", "d1", "stage", "verified", "qualification"),
+        ("e2", "d3", "stage", "not_observed", "discovery"),
+        ("e3", "d5", "discount_pct", "dry_run_applied", "10"),
+        ("e4", "d6", "amount", "verified", "2500"),
+        ("e4", "d6", "stage", "verified", "prospecting"),
+        ("e7", "d4", "amount", "not_observed", "800"),
+        ("e8", "d1", "stage", "pending", None),
+    ]
+
+
+def test_claims_compare_canonical_values() -> None:
+    """12000.0 claimed equals 12000.00 exported; flags false/False/0 are one value."""
+    from crmguard.warehouse import connect as _connect  # the same UTC-pinned session dbt gets
+
+    with _connect(":memory:") as con:
+        got = con.execute("""
+            select regexp_replace(cast(try_cast(trim(v) as decimal(38,6)) as varchar), '\\.?0+$', '')
+            from (values ('12000.0'), ('12000.00'), ('15.50'), ('0')) t(v)""").fetchall()
+    assert [g[0] for g in got] == ["12000", "12000", "15.5", "0"]
+
+
+def test_runs_status_and_retries_are_not_double_counted(hand_warehouse: Path) -> None:
+    runs = _rows(hand_warehouse, """
+        select run_id, status, steps, actions_succeeded, actions_failed, failed_after_write_event_id
+        from fct_agent_runs order by 1""")
+    assert runs == [
+        ("r1", "failed_mid_way", 5, 4, 1, "e5"),
+        ("r2", "completed", 1, 1, 0, None),
+        ("r3", "running", 1, 1, 0, None),
+    ]
+    retry = _rows(hand_warehouse, "select event_id, logical_call_id, is_final_attempt from fct_agent_actions "
+                                  "where run_id = 'r2' order by 1")
+    assert retry == [("e6", "e6", False), ("e7", "e6", True)]
+
+
+def test_flags_of_attribution_and_runs(hand_warehouse: Path) -> None:
+    flags = _rows(hand_warehouse, "select kind, event_id, object_id, field from int_flags_attribution union all "
+                                  "select kind, event_id, object_id, field from int_flags_runs order by 1, 3, 4")
+    assert flags == [
+        ("claimed_write_not_observed", "e2", "d3", "stage"),
+        ("claimed_write_not_observed", "e7", "d4", "amount"),
+        ("dry_run_wrote", "e3", "d5", "discount_pct"),
+        ("partial_run_failure", "e5", "r1", None),
+        ("unexplained_change", None, "d2", "amount"),
+        ("unexplained_change", None, "d3", "owner_id"),
+        ("unexplained_change", None, "d7", None),
+    ]
+
+
+def test_scd2_history_and_as_of(hand_warehouse: Path) -> None:
+    history = _rows(hand_warehouse, """
+        select deal_id, stage, cast(amount as varchar), valid_from, valid_to, is_deleted
+        from scd_crm_deals where deal_id in ('d1', 'd7') order by 1, 4""")
+    assert [(h[0], h[1], h[2], str(h[3]), str(h[4]), h[5]) for h in history] == [
+        ("d1", "prospecting", "1000.00", "2026-01-01 00:00:00", "2026-01-02 00:00:00", False),
+        ("d1", "qualification", "1000.00", "2026-01-02 00:00:00", "None", False),
+        ("d7", "proposal", "100.00", "2026-01-01 00:00:00", "2026-01-02 00:00:00", False),
+        ("d7", "proposal", "100.00", "2026-01-02 00:00:00", "None", True),
+    ]
+    current = _rows(hand_warehouse, "select deal_id from dim_crm_deals order by 1")
+    assert [c[0] for c in current] == ["d1", "d2", "d3", "d4", "d5", "d6"]
+
+
+def test_incremental_build_adds_a_day_and_matches_a_full_refresh(tmp_path: Path) -> None:
+    """Build on two snapshots, ingest the third, build again: same marts as one build over all three."""
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    write_hand_world(incremental, snapshots=2)
+    assert build(incremental, OWN_NODES).success
+    with connect(incremental) as con:  # the third snapshot arrives later, as a new load
+        scratch = tmp_path / "full" / "warehouse.duckdb"
+        write_hand_world(scratch, snapshots=3)
+        con.execute(f"attach '{scratch}' as full_world (read_only)")
+        for table in ("crm_snapshots", "crm_users", "crm_deals"):
+            column = "captured_at" if table == "crm_snapshots" else "_captured_at"
+            con.execute(f"insert into raw.{table} select * from full_world.raw.{table} where {column} = '{S2}'")
+        con.execute("detach full_world")
+    assert build(incremental, OWN_NODES).success
+    assert build(scratch, OWN_NODES).success
+    marts = ("fct_change_attribution", "fct_crm_field_changes", "fct_agent_runs", "fct_agent_actions",
+             "int_flags_attribution", "scd_crm_deals")
+    for mart in marts:
+        with connect(incremental, read_only=True) as con:
+            left = con.execute(f"select * from {mart} order by all").fetchall()
+        with connect(scratch, read_only=True) as con:
+            right = con.execute(f"select * from {mart} order by all").fetchall()
+        assert left == right, mart
