@@ -19,6 +19,7 @@ from pathlib import Path
 
 from crmguard.errors import BadInput, CrmguardError
 from crmguard.paths import DBT_PROJECT_DIR, WAREHOUSE_FILENAME
+from crmguard.policy import publish_for_build
 from crmguard.warehouse import connect, table_exists
 
 WAREHOUSE_DIR_ENV = "CRMGUARD_WAREHOUSE_DIR"
@@ -138,6 +139,7 @@ def build(
 ) -> BuildResult:
     """`dbt build` (models, snapshots, tests) on the warehouse: what `crmguard build` and the job run."""
     require_raw_layer(warehouse)
+    publish_for_build(warehouse)  # the policy verdicts read the active policy's rule tables
     extra: list[str] = []
     if select:
         extra += ["--select", *select]
