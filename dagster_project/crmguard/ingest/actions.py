@@ -38,16 +38,19 @@ Progress = Callable[[str], None]
 _STAGE = "crmguard_ingest_stage"
 
 
-def read_file(path: Path, kind: str = "actions") -> tuple[Source, bytes]:
-    """The file's ledger identity (SHA-256 of the bytes as stored) and its decompressed content."""
-    stored = path.read_bytes()
-    source = Source(str(path), kind, sha256_bytes(stored), len(stored))
-    if path.name.endswith(".gz"):
-        try:
-            return source, gzip.decompress(stored)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BadInput(f"{path}: not a readable gzip file ({exc})") from None
-    return source, stored
+def file_source(path: Path, stored: bytes, kind: str = "actions") -> Source:
+    """The file's ledger identity: SHA-256 and size of the bytes as stored (compressed or not)."""
+    return Source(str(path), kind, sha256_bytes(stored), len(stored))
+
+
+def decompress(path: Path, stored: bytes) -> bytes:
+    """The file's text bytes: gunzipped for .gz names; a broken gzip refuses the whole file."""
+    if not path.name.lower().endswith(".gz"):
+        return stored
+    try:
+        return gzip.decompress(stored)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadInput(f"{path}: not a readable gzip file ({exc})") from None
 
 
 def split_lines(content: bytes) -> tuple[pa.Table, bool]:
@@ -107,7 +110,7 @@ def _stage_sql(relation: str, open_last_line: int, utf8: bool) -> str:
     return f"""
     CREATE OR REPLACE TEMP TABLE {_STAGE} AS
     WITH decoded AS (
-      SELECT line_no, {text} AS text, {raw_text} AS raw_text, line_no = {open_last_line} AS is_last
+      SELECT seq, line_no, {text} AS text, {raw_text} AS raw_text, line_no = {open_last_line} AS is_last
       FROM {relation}
     ), parsed AS (
       SELECT *, try(json_type(text, {paths})) AS t FROM decoded
@@ -116,8 +119,8 @@ def _stage_sql(relation: str, open_last_line: int, utf8: bool) -> str:
     ), judged AS (
       SELECT *, {rules.reject_reason_sql()} AS reason FROM fields
     )
-    SELECT *, min(line_no) OVER (PARTITION BY event_id) AS first_line FROM (
-      SELECT line_no, reason, {line} AS text,
+    SELECT *, min(seq) OVER (PARTITION BY event_id) AS first_seq FROM (
+      SELECT seq, line_no, reason, {line} AS text,
         {typed}
       FROM judged
     )
@@ -134,29 +137,33 @@ def _insert_sql(source_format: str) -> dict[str, str]:
             INSERT INTO raw.duplicate_events
             SELECT $load_id, $file, s.line_no, s.event_id, coalesce(e._load_id, $load_id)
             FROM {_STAGE} s LEFT JOIN raw.agent_events e ON e.event_id = s.event_id
-            WHERE s.reason IS NULL AND (s.line_no > s.first_line OR e.event_id IS NOT NULL)""",
+            WHERE s.reason IS NULL AND (s.seq > s.first_seq OR e.event_id IS NOT NULL)""",
         "loaded": f"""
             INSERT INTO raw.agent_events
             SELECT event_id, schema_version, event_type, occurred_at, agent_id, agent_version, run_id, step,
                    environment, actor_type, actor_id, actor_role, actor_on_behalf_of, text,
                    '{source_format}', $load_id, $file, line_no
             FROM {_STAGE} s
-            WHERE reason IS NULL AND line_no = first_line
+            WHERE reason IS NULL AND seq = first_seq
               AND NOT EXISTS (SELECT 1 FROM raw.agent_events e WHERE e.event_id = s.event_id)""",
     }
 
 
 def load_action_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, source: Source, load_id: str, *,
                       open_last_line: bool = False, source_format: str = "native",
-                      progress: Progress | None = None) -> FileResult:
-    """Load one input's lines exactly once, in one transaction (Arrow table from `split_lines`).
+                      adapter_rejects: pa.Table | None = None, progress: Progress | None = None) -> FileResult:
+    """Load one input's events exactly once, in one transaction.
 
-    `open_last_line`: the input ended without a newline, so an unparseable last line is reported as
-    truncated. Returns the counts; `lines = loaded + rejected + duplicates` always holds.
+    `lines`: Arrow table with `line_no` and `text` (or `raw` bytes), one native-shaped JSON event per
+    row in input order, as `split_lines` makes it; an adapter (OTLP) may give several rows one line_no.
+    `open_last_line`: the input ended without a newline, so an unparseable last line is truncated.
+    `adapter_rejects`: (line, reason, raw_text) rows an adapter refused before mapping, stored and
+    counted with this load. Returns the counts; `lines = loaded + rejected + duplicates` always holds.
     """
     started_at = utc_now()
     last = lines.num_rows if open_last_line else 0
-    con.register("crmguard_ingest_lines", lines)
+    numbered = lines.append_column("seq", pa.array(np.arange(lines.num_rows, dtype=np.int64)))
+    con.register("crmguard_ingest_lines", numbered)
     try:
         con.execute(_stage_sql("crmguard_ingest_lines", last, "text" in lines.column_names))
     finally:
@@ -170,7 +177,21 @@ def load_action_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, source: S
             for key, sql in _insert_sql(source_format).items():
                 used = {name: value for name, value in params.items() if f"${name}" in sql}
                 setattr(result, key, con.execute(sql, used).fetchone()[0])
+            if adapter_rejects is not None and adapter_rejects.num_rows:
+                result.rejected += _store_adapter_rejects(con, adapter_rejects, params)
+                result.lines += adapter_rejects.num_rows
             record(con, load_id, source, result, started_at)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
     return result
+
+
+def _store_adapter_rejects(con: duckdb.DuckDBPyConnection, rejects: pa.Table, params: dict) -> int:
+    con.register("crmguard_adapter_rejects", rejects)
+    try:
+        return con.execute(
+            "INSERT INTO raw.rejects SELECT $load_id, $file, line, reason, raw_text, $now "
+            "FROM crmguard_adapter_rejects", params,
+        ).fetchone()[0]
+    finally:
+        con.unregister("crmguard_adapter_rejects")

@@ -1,0 +1,12 @@
+"""Benchmarks: each prints its figures and a headline ratio against the raw engine (CONTRACTS.md 5).
+
+REGISTRY lists every benchmark `crmguard bench all` runs, as "module:function" so nothing is imported
+until it runs. Adding a benchmark is one line here (plus its own subcommand in cli/bench.py); the
+function takes no required arguments and returns a `BenchResult`.
+"""
+
+from __future__ import annotations
+
+REGISTRY: dict[str, str] = {
+    "ingest": "crmguard.bench.ingest:run",
+}
