@@ -10,13 +10,13 @@ SUITE = Suite(
     name="meetings",
     table="main.dim_crm_meetings",
     key=KEY,
-    watermark="updated_at",
+    watermark="captured_at",  # the snapshot that first showed this version of the row
     asset_key=("dim_crm_meetings",),
     description="Schema, references and calendar sanity of meetings.",
     also_recheck=[
         # a contact moved or its account went under legal hold since the last run
         "contact_id in (select c.contact_id from main.dim_crm_contacts c join main.dim_crm_accounts a"
-        " on a.account_id = c.account_id where c.updated_at > {since} or a.updated_at > {since})",
+        " on a.account_id = c.account_id where c.captured_at > {since} or a.captured_at > {since})",
     ],
     expectations=[
         not_null(KEY, "meeting_id"),

@@ -8,10 +8,10 @@ SUITE = Suite(
     name="sequence_enrollments",
     table="main.dim_crm_sequence_enrollments",
     key=KEY,
-    watermark="updated_at",
+    watermark="captured_at",  # the snapshot that first showed this version of the row
     asset_key=("dim_crm_sequence_enrollments",),
     description="Schema, contacts and reachability of sequence enrollments.",
-    also_recheck=["contact_id in (select contact_id from main.dim_crm_contacts where updated_at > {since})"],
+    also_recheck=["contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {since})"],
     expectations=[
         not_null(KEY, "enrollment_id"),
         unique(KEY, "enrollment_id"),

@@ -43,7 +43,7 @@ def test_clean_world_passes_every_expectation(world: Path) -> None:
 
 BREAKAGES = {
     "orphaned_contact": (
-        f"update dim_crm_contacts set account_id = 'a-missing', updated_at = {LATER} where contact_id = 'c5'",
+        f"update dim_crm_contacts set account_id = 'a-missing', captured_at = {LATER} where contact_id = 'c5'",
         ("contacts", "account_exists"), "c5"),
     "unknown_stage": (
         "update dim_crm_deals set stage = 'won_maybe' where deal_id = 'd7'",

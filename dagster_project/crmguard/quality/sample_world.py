@@ -10,6 +10,8 @@ from __future__ import annotations
 import duckdb
 
 BASE = "timestamp '2026-01-01 00:00:00'"
+# Every CRM row was first seen in the snapshot of the next day (dims carry it as `captured_at`).
+SNAPSHOT = "timestamp '2026-01-02 00:00:00'"
 HUMANS = 20
 AGENTS = ("outbound-sdr", "lead-router", "deal-desk")
 STAGES = ("prospecting", "qualification", "discovery", "proposal", "negotiation", "closed_won", "closed_lost")
@@ -38,13 +40,15 @@ def _statements(accounts: int, contacts: int, deals: int, runs: int) -> list[str
                'software' as industry, cast(100 + i % 900 as integer) as employees,
                ['prospect', 'customer', 'churned'][1 + i % 3] as lifecycle, 'u' || (1 + i % {HUMANS}) as owner_id,
                i % 97 = 0 as legal_hold, false as security_incident_open,
-               {BASE} + to_seconds(i) as updated_at, 'u1' as updated_by
+               {BASE} + to_seconds(i) as updated_at, 'u1' as updated_by,
+               {SNAPSHOT} as captured_at
         from range({accounts}) t(i)""",
         f"""create or replace table main.dim_crm_contacts as
         select 'c' || i as contact_id, 'a' || (i // 2) as account_id, 'c' || i || '@a' || (i // 2) || '.test' as email,
                'F' || i as first_name, 'L' || i as last_name, 'VP' as title, 'u' || (1 + i % {HUMANS}) as owner_id,
                i % 50 = 0 as email_opt_out, false as email_bounced, false as do_not_contact,
-               {BASE} + to_seconds(i) as updated_at, 'u1' as updated_by
+               {BASE} + to_seconds(i) as updated_at, 'u1' as updated_by,
+               {SNAPSHOT} as captured_at
         from range({contacts}) t(i)""",
         f"""create or replace table main.dim_crm_deals as
         select 'd' || i as deal_id, 'a' || (i % {accounts}) as account_id, 'Deal ' || i as name,
@@ -53,20 +57,23 @@ def _statements(accounts: int, contacts: int, deals: int, runs: int) -> list[str
                cast(i % 20 as decimal(18, 2)) as discount_pct,
                cast({BASE} + to_seconds(i) as date) + 60 as close_date,
                'u' || (1 + i % {HUMANS}) as owner_id,
-               {BASE} + to_seconds(i) as updated_at, 'agent-deal-desk' as updated_by
+               {BASE} + to_seconds(i) as updated_at, 'agent-deal-desk' as updated_by,
+               {SNAPSHOT} as captured_at
         from range({deals}) t(i)""",
         f"""create or replace table main.dim_crm_sequence_enrollments as
         select 'en' || i as enrollment_id, 'c' || i as contact_id, 'seq1' as sequence_id,
                case when i % 50 = 0 then 'stopped' else 'active' end as status, cast(i % 5 as integer) as step,
                'agent-outbound-sdr' as enrolled_by, {BASE} + to_seconds(i) as updated_at,
-               'agent-outbound-sdr' as updated_by
+               'agent-outbound-sdr' as updated_by,
+               {SNAPSHOT} as captured_at
         from range({contacts}) t(i)""",
         f"""create or replace table main.dim_crm_meetings as
         select 'm' || i as meeting_id, 'c' || i as contact_id, null::varchar as deal_id,
                'u' || (1 + i % {HUMANS}) as owner_id, {BASE} + to_hours(i) + interval 90 day as starts_at,
                case when (i // 2) % 97 = 0 then 'cancelled' else 'scheduled' end as status,
                'agent-outbound-sdr' as booked_by, {BASE} + to_seconds(i) as updated_at,
-               'agent-outbound-sdr' as updated_by
+               'agent-outbound-sdr' as updated_by,
+               {SNAPSHOT} as captured_at
         from range(0, {contacts}, 10) t(i)""",
         f"""create or replace table main.fct_agent_actions as
         select 'e' || i as event_id, {BASE} + to_seconds(i) as occurred_at, 'deal-desk' as agent_id,

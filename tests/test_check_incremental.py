@@ -1,0 +1,90 @@
+"""Incremental runs validate what changed since the last successful run; results are stored per run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crmguard.quality.runner import FULL, INCREMENTAL, UNCHANGED, run_checks
+from crmguard.quality.sample_world import build_sample_world
+from crmguard.warehouse import connect
+
+NEXT_SNAPSHOT = "timestamp '2026-01-03 00:00:00'"
+
+
+@pytest.fixture()
+def checked_world(tmp_path: Path) -> Path:
+    """A clean world after one successful full run."""
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path) as con:
+        build_sample_world(con)
+    assert run_checks(path).success
+    return path
+
+
+def _edit(path: Path, sql: str) -> None:
+    with connect(path) as con:
+        con.execute(sql)
+
+
+def _modes(report) -> dict[str, str]:
+    return {s.name: s.mode for s in report.suites}
+
+
+def test_second_run_skips_unchanged_suites(checked_world: Path) -> None:
+    modes = _modes(run_checks(checked_world))
+    assert modes.pop("users") == FULL  # users carry no watermark: always swept
+    # runs whose writes a snapshot observed after the runs' own watermark are rechecked (their
+    # verification changed); in this world that is every run, so the suite is incremental, not skipped
+    assert modes.pop("agent_runs") == INCREMENTAL
+    assert set(modes.values()) == {UNCHANGED}
+
+
+def test_only_rows_of_a_newer_snapshot_are_validated(checked_world: Path) -> None:
+    _edit(checked_world, f"update dim_crm_deals set amount = -1, captured_at = {NEXT_SNAPSHOT} where deal_id = 'd5'")
+    report = run_checks(checked_world)
+    deals = next(s for s in report.suites if s.name == "deals")
+    assert (deals.mode, deals.rows_checked) == (INCREMENTAL, 1)
+    assert [(o.expectation, o.sample_ids) for o in deals.failed] == [("amount_not_negative", ["d5"])]
+
+
+def test_unchanged_bad_row_is_left_to_the_full_sweep(checked_world: Path) -> None:
+    _edit(checked_world, "update dim_crm_deals set amount = -1 where deal_id = 'd5'")  # no new snapshot
+    assert run_checks(checked_world).success
+    assert not run_checks(checked_world, full=True).success
+
+
+def test_enrollment_rechecked_when_its_contact_unsubscribes(checked_world: Path) -> None:
+    _edit(checked_world, f"update dim_crm_contacts set email_opt_out = true, captured_at = {NEXT_SNAPSHOT}"
+                         " where contact_id = 'c3'")
+    report = run_checks(checked_world)
+    enrollments = next(s for s in report.suites if s.name == "sequence_enrollments")
+    assert enrollments.mode == INCREMENTAL
+    assert [o.sample_ids for o in enrollments.failed] == [["en3"]]
+
+
+def test_failed_run_keeps_the_watermark_so_failures_repeat_until_fixed(checked_world: Path) -> None:
+    _edit(checked_world, f"update dim_crm_deals set amount = -1, captured_at = {NEXT_SNAPSHOT} where deal_id = 'd5'")
+    assert not run_checks(checked_world, ["deals"]).success
+    assert not run_checks(checked_world, ["deals"]).success
+    _edit(checked_world, "update dim_crm_deals set amount = 1 where deal_id = 'd5'")
+    assert run_checks(checked_world, ["deals"]).success
+    assert run_checks(checked_world, ["deals"]).suites[0].mode == UNCHANGED
+
+
+def test_every_expectation_result_is_stored_with_its_run(checked_world: Path) -> None:
+    _edit(checked_world, "update dim_crm_deals set stage = 'bogus' where deal_id in ('d1', 'd2')")
+    report = run_checks(checked_world, ["deals"], full=True)
+    with connect(checked_world) as con:
+        rows = con.execute(
+            "select expectation, severity, success, unexpected_count, sample_ids from quality.check_results"
+            " where run_id = ? order by expectation", [report.run_id]).fetchall()
+        runs = con.execute("select suite, mode, success, rows_checked from quality.check_runs where run_id = ?",
+                           [report.run_id]).fetchall()
+    assert len(rows) == len(report.suites[0].outcomes)
+    failed = [r for r in rows if not r[2]]
+    assert [(r[0], r[1], r[3], json.loads(r[4])) for r in failed] == [
+        ("stage_known_for_pipeline", "critical", 2, ["d1", "d2"])]
+    assert runs == [("deals", FULL, False, 200)]
