@@ -89,6 +89,7 @@ REGISTRY: tuple[AuditTable, ...] = (
     AuditTable("main", "fct_approvals", ("approval_id",), "requested_at"),
     AuditTable("main", "fct_stop_events", ("event_id",), "occurred_at"),
     AuditTable("main", "fct_policy_verdicts", ("verdict_id",), "occurred_at"),
+    AuditTable("main", "fct_stops", ("stop_id",), "fired_at"),
     AuditTable("main", "fct_check_results", ("run_id", "suite", "expectation"), "checked_at"),
     # Restore writes: one row per item outcome (attempted, written, skipped, conflict, failed). The live
     # value can be any CRM field, an email included, so it is always pseudonymized.

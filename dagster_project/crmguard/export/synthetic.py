@@ -102,3 +102,58 @@ def sealed_warehouse(path: Path, actions: int, days: int = 10) -> Path:
         build_audit_tables(con, actions, days)
         seal(con)
     return path
+
+
+def build_governance_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Policy verdicts and violations, attribution, check results and restores over fct_agent_actions."""
+    con.execute(
+        """
+        create or replace table main.fct_policy_verdicts as
+        select sha256(event_id || rule_id) as verdict_id, 'v-test' as policy_version, rule_id, rule_kind,
+               event_id, occurred_at, agent_id, run_id, tool_name,
+               case when rule_kind = 'approval_gate' and hash(event_id) % 5 = 0 then 'violation'
+                    when rule_kind = 'approval_gate' then 'pass'
+                    when hash(event_id) % 17 = 0 then 'violation' else 'pass' end as verdict,
+               'synthetic' as reason
+        from main.fct_agent_actions,
+             (values ('discount_gate', 'approval_gate'), ('contact_flags', 'contact_flags')) r(rule_id, rule_kind)
+        where rule_kind <> 'approval_gate' or tool_name = 'apply_discount'
+        """
+    )
+    con.execute(
+        """
+        create or replace table main.fct_policy_violations as
+        select verdict_id as violation_id, policy_version, rule_id, rule_kind, event_id, occurred_at, agent_id,
+               run_id, tool_name, 'contact' as object_type, 'c-1' as object_id
+        from main.fct_policy_verdicts where verdict = 'violation'
+        """
+    )
+    con.execute(
+        """
+        create or replace table main.fct_change_attribution as
+        select 'att-' || i::varchar as attribution_id, 'observed_change' as record_type, 'contacts' as object_type,
+               'c-' || i::varchar as object_id, 'title' as field, 'old' as old_value, 'new' as new_value,
+               timestamp '2026-01-02' + to_days(i % 3) as window_end, 'u-agent-0' as updated_by,
+               case when i % 4 = 0 then 'unexplained' else 'agent' end as cause
+        from range(40) t(i)
+        """
+    )
+    con.execute(
+        """
+        create or replace table main.fct_check_results as
+        select 'chk-' || r::varchar as run_id, 'crm_integrity' as suite, 'expect_' || e::varchar as expectation,
+               case when e = 0 then 'critical' else 'warning' end as severity,
+               not (r = 2 and e < 2) as success, timestamp '2026-01-01' + to_hours(r * 6) as checked_at
+        from range(4) a(r), range(5) b(e)
+        """
+    )
+    con.execute(
+        """
+        create schema if not exists restore;
+        create or replace table restore.plans as
+        select 'plan-1' as plan_id, timestamp '2026-01-03 10:00' as created_at, 'verified' as status, 12 as item_count;
+        create or replace table restore.receipts as
+        select 'rcpt-1' as receipt_id, 'plan-1' as plan_id, timestamp '2026-01-03 11:00' as verified_at,
+               'verified' as status, '{"written": 12, "conflicts": 0}'::json as counts;
+        """
+    )
