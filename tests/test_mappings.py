@@ -34,7 +34,7 @@ def test_salesforce_export_maps_onto_canonical_columns() -> None:
     tables = map_snapshot_dir(SALESFORCE, load_mapping("salesforce"))
     assert set(tables) == set(OBJECTS)
     for name, table in tables.items():
-        assert table.column_names == [*OBJECTS[name].columns, "_extra", "_file", "_line"]
+        assert table.column_names == [*OBJECTS[name].columns, "_extra", "_line"]
     acme = _rows(tables["accounts"])["0015e00000A1b2cAAB"]
     assert (acme["domain"], acme["industry"], acme["lifecycle"], acme["employees"]) == (
         "acme.com", "software", "customer", "1200"
@@ -67,7 +67,7 @@ def test_hubspot_csv_api_json_lines_and_owner_array() -> None:
     mapping = load_mapping("hubspot")
     tables = map_snapshot_dir(HUBSPOT, mapping)
     assert set(tables) == {"users", "accounts", "contacts", "deals"}
-    assert {p.name for p in mapped_files(HUBSPOT, mapping)} == {
+    assert {p.name for p in mapped_files(HUBSPOT, mapping).values()} == {
         "owners.json", "companies.csv", "contacts.jsonl", "deals.csv"
     }  # fmt: skip
     companies = _rows(tables["accounts"])

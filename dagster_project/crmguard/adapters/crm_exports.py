@@ -258,7 +258,7 @@ def _first_bad_value(
 
 
 def map_object_file(path: Path, obj: ObjectMapping, mapping_name: str = "mapping") -> pa.Table:
-    """One export file -> canonical columns (text, as CONTRACTS.md section 2) + `_extra`, `_file`, `_line`."""
+    """One export file -> canonical columns (text, as CONTRACTS.md section 2) + `_extra` and `_line`."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -282,8 +282,7 @@ def map_object_file(path: Path, obj: ObjectMapping, mapping_name: str = "mapping
             else "CAST(NULL AS VARCHAR)"
         )
         return con.execute(
-            f"SELECT {', '.join(select)}, {extra_sql} AS _extra, ? AS _file, _line FROM crm_src ORDER BY _line",
-            [str(path)],
+            f"SELECT {', '.join(select)}, {extra_sql} AS _extra, _line FROM crm_src ORDER BY _line"
         ).to_arrow_table()
     finally:
         con.close()
@@ -299,9 +298,9 @@ def map_snapshot_dir(directory: Path, mapping: CrmMapping) -> dict[str, pa.Table
     return tables
 
 
-def mapped_files(directory: Path, mapping: CrmMapping) -> set[Path]:
-    """The export files a mapping claims in a directory (the rest are loaded as canonical files)."""
-    return {p for obj in mapping.objects.values() if (p := find_object_file(directory, obj)) is not None}
+def mapped_files(directory: Path, mapping: CrmMapping) -> dict[str, Path]:
+    """object -> the export file the mapping claims for it in a directory (other files stay canonical)."""
+    return {name: p for name, obj in mapping.objects.items() if (p := find_object_file(directory, obj)) is not None}
 
 
 def _export_value_sql(rule: ColumnRule, column: str, timestamps: str) -> str:

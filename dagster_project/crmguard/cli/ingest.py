@@ -18,6 +18,12 @@ def ingest_command(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders to ingest.", show_default=False)],
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
+    mapping: Annotated[str | None, typer.Option(
+        "--mapping", metavar="salesforce|hubspot|FILE", show_default=False,
+        help="Snapshot folders hold CRM exports mapped by this mapping (docs/mappings.md).")] = None,
+    tool_mapping: Annotated[Path | None, typer.Option(
+        "--tool-mapping", metavar="FILE", show_default=False,
+        help="Per-tool target/changes mapping for OTLP traces (default: the built-in one, docs/otel.md).")] = None,
 ) -> None:
     """Load action logs, OTLP traces and CRM snapshots into the warehouse, exactly once.
 
@@ -35,8 +41,11 @@ def ingest_command(
       crmguard ingest data/demo                      # a generator output folder
       crmguard ingest logs/2026-01-05.jsonl.gz --json
       crmguard ingest data/demo/crm/20260105T000000Z --warehouse /tmp/w/warehouse.duckdb
+      crmguard ingest traces/agents.otlp.jsonl       # OpenTelemetry GenAI traces (docs/otel.md)
+      crmguard ingest --mapping salesforce exports/crm/20260105T000000Z   # Account.csv, Contact.csv, ...
+      crmguard ingest --mapping my-crm.yml exports/crm                   # your own mapping file
     """
-    result = ingest_paths(warehouse, paths, progress=progress)
+    result = ingest_paths(warehouse, paths, progress=progress, mapping=mapping, tool_mapping=tool_mapping)
     emit(result.to_json(), as_json, lambda _: _print_table(result))
     if result.refused:
         first = result.refused[0]

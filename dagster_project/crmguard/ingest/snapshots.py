@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from crmguard.adapters.crm_exports import CrmMapping, map_snapshot_dir, mapped_files
 from crmguard.crm.objects import OBJECTS
 from crmguard.errors import BadInput
 from crmguard.ingest.ledger import STATUS_LOADED, FileResult, Source, atomic, record, utc_now
@@ -66,25 +67,34 @@ def snapshot_source(path: Path) -> Source:
     return Source(str(path), "snapshot", digest.hexdigest(), size)
 
 
-def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Snapshot:
-    """Read and check a snapshot directory; SnapshotRejected names the file and column at fault."""
-    manifest = _read_manifest(path)
-    counts = manifest["row_counts"]
-    files = _object_files(path)
-    missing = sorted(set(OBJECTS) - set(files))
+def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path, mapping: CrmMapping | None = None) -> Snapshot:
+    """Read and check a snapshot directory; SnapshotRejected names the file and column at fault.
+
+    With a `mapping` (Salesforce/HubSpot exports, crmguard.adapters.crm_exports) the files it claims are
+    mapped onto canonical rows, the other objects are read as canonical files, and the manifest may be
+    absent (CRM exports have none): its row counts are then the files' own.
+    """
+    manifest = None if mapping and not (path / MANIFEST).is_file() else _read_manifest(path)
+    claimed = mapped_files(path, mapping) if mapping else {}
+    files = _object_files(path, set(claimed.values()))
+    missing = sorted(set(OBJECTS) - set(files) - set(claimed))
     if missing:
         raise SnapshotRejected(f"{path}: no file for object {missing[0]} (expected {missing[0]}.csv, "
                                ".parquet or .jsonl)")
-    unlisted = sorted(set(OBJECTS) - set(counts))
+    objects = map_snapshot_dir(path, mapping) if mapping else {}
+    for name, file in sorted(files.items()):
+        objects[name] = _read_object(con, file, OBJECTS[name].columns)
+    if manifest is None:
+        manifest = {"captured_at": path.name, "source": mapping.name,
+                    "row_counts": {name: table.num_rows for name, table in sorted(objects.items())}}
+    unlisted = sorted(set(OBJECTS) - set(manifest["row_counts"]))
     if unlisted:
         raise SnapshotRejected(f"{path / MANIFEST}: row_counts has no entry for object {unlisted[0]}")
-    snapshot = Snapshot(
+    return Snapshot(
         snapshot_id=path.name, captured_at=_dir_instant(path), source=manifest["source"], manifest=manifest,
-        path=str(path), files={name: str(file) for name, file in files.items()},
+        path=str(path), objects=objects,
+        files={name: str(file) for name, file in {**claimed, **files}.items()},
     )
-    for name, file in sorted(files.items()):
-        snapshot.objects[name] = _read_object(con, file, OBJECTS[name].columns)
-    return snapshot
 
 
 def load_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, source: Source, load_id: str) -> FileResult:
@@ -199,10 +209,10 @@ def _manifest_instant(file: Path, value: str) -> datetime:
     return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
-def _object_files(path: Path) -> dict[str, Path]:
+def _object_files(path: Path, mapped: set[Path] = frozenset()) -> dict[str, Path]:
     """object name -> its one data file; unknown or doubled objects refuse the snapshot."""
     found: dict[str, Path] = {}
-    for file in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES):
+    for file in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES and p not in mapped):
         name = file.stem
         if name not in OBJECTS:
             raise SnapshotRejected(f"{file}: not a canonical object (expected one of {', '.join(OBJECTS)})")
