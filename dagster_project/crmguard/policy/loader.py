@@ -54,6 +54,7 @@ class _Node:
 
     value: Any
     line: int
+    key_lines: dict[str, int] | None = None  # mappings: the line of each key
 
 
 class _Fail:
@@ -72,6 +73,7 @@ def _tree(node: yaml.Node, constructor: yaml.SafeLoader, fail: _Fail) -> _Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, _Node] = {}
+        key_lines: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = constructor.construct_object(key_node, deep=True)
             if not isinstance(key, str):
@@ -79,7 +81,8 @@ def _tree(node: yaml.Node, constructor: yaml.SafeLoader, fail: _Fail) -> _Node:
             if key in out:
                 raise fail(key_node.start_mark.line + 1, f"key '{key}' appears twice in the same mapping")
             out[key] = _tree(value_node, constructor, fail)
-        return _Node(out, line)
+            key_lines[key] = key_node.start_mark.line + 1
+        return _Node(out, line, key_lines)
     if isinstance(node, yaml.SequenceNode):
         return _Node([_tree(item, constructor, fail) for item in node.value], line)
     return _Node(constructor.construct_object(node, deep=True), line)
@@ -168,7 +171,7 @@ def _rule(node: _Node, fail: _Fail) -> Rule:
     values: dict[str, Any] = {}
     for key, item in raw.items():
         if key not in specs:
-            raise fail(item.line, _unknown_key(key, list(specs)) + f" for kind {kind_name}", rule_id)
+            raise fail(node.key_lines[key], _unknown_key(key, list(specs)) + f" for kind {kind_name}", rule_id)
         value, problem = _value(item, key, specs[key])
         if problem:
             raise fail(item.line, problem, rule_id)
@@ -221,9 +224,9 @@ def _header(root: _Node, fail: _Fail) -> tuple[str, str, list[_Node]]:
     if not isinstance(root.value, dict):
         raise fail(root.line, "a policy file is a mapping with `version:` and `rules:`")
     top: dict[str, _Node] = root.value
-    for key, item in top.items():
+    for key in top:
         if key not in _TOP_KEYS:
-            raise fail(item.line, _unknown_key(key, list(_TOP_KEYS)) + " at the top level")
+            raise fail(root.key_lines[key], _unknown_key(key, list(_TOP_KEYS)) + " at the top level")
     for key, required in _TOP_KEYS.items():
         if required and key not in top:
             raise fail(root.line, f"missing top-level `{key}:`")

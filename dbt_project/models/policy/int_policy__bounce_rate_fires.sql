@@ -1,7 +1,8 @@
--- When each bounce_rate_stop rule fires: at every bounce signal, for each agent that had sent to that
--- contact, the window is the agent's last `window_sends` succeeded production send_email calls; the
--- rule fires at the bounce that brings the window's bounced contacts (a bounce signal between the send
--- and the evaluated bounce) to threshold_pct % of window_sends or more, from below.
+-- When each bounce_rate_stop rule fires (docs/incidents.md, bounce stop). At every bounce signal an
+-- agent receives, its window is its last `window_sends` succeeded production send_email calls made
+-- since its last resume; a send counts as bounced when its contact has a bounce signal at or before
+-- the evaluated one. The rule fires at the first bounce of a resume epoch where the bounced sends
+-- reach threshold_pct % of window_sends, and stays fired until the next resume (int_policy__stop_windows).
 {{ config(materialized='table', schema=var('crmguard_policy_output_schema', none)) }}
 
 with
@@ -24,25 +25,40 @@ sends as (
       and status = 'succeeded'
       and environment = 'production'
       and not dry_run
-      and contact_id is not null
 ),
 
 bounces as (
-    select event_id, occurred_at, contact_id
+    select event_id, occurred_at, agent_id, contact_id
     from {{ ref('fct_signals') }}
-    where signal_kind = 'bounce' and contact_id is not null
+    where signal_kind = 'bounce'
 ),
 
-bounce_points as (
-    select distinct sends.agent_id, bounces.event_id as bounce_event_id, bounces.occurred_at as evaluated_at
+first_bounce as (
+    select contact_id, min(occurred_at) as first_bounced_at
     from bounces
-    inner join sends on sends.contact_id = bounces.contact_id and sends.occurred_at <= bounces.occurred_at
+    where contact_id is not null
+    group by contact_id
+),
+
+-- resumes that lift an agent: its own resume events and kill-switch resumes of its scope
+resumes as (
+    select agent_id, occurred_at as resumed_at
+    from {{ ref('fct_stop_events') }}
+    where event_type = 'resume'
+    union all
+    select agents.agent_id, kill_switch.decided_at
+    from {{ source('policy_control', 'kill_switch') }} as kill_switch
+    inner join {{ ref('dim_agents') }} as agents
+        on kill_switch.scope = 'global'
+        or (kill_switch.scope = 'agent' and kill_switch.scope_value = agents.agent_id)
+        or (kill_switch.scope = 'team' and kill_switch.scope_value = agents.team)
+    where kill_switch.decision = 'resume'
 ),
 
 timeline as (
     select agent_id, occurred_at, 0 as is_bounce, event_id as tiebreak, 1 as is_send from sends
     union all
-    select agent_id, evaluated_at, 1 as is_bounce, bounce_event_id as tiebreak, 0 as is_send from bounce_points
+    select agent_id, occurred_at, 1 as is_bounce, event_id as tiebreak, 0 as is_send from bounces
 ),
 
 positioned as (
@@ -59,8 +75,13 @@ positioned as (
 ),
 
 points as (
-    select rules.policy_version, rules.rule_id, rules.window_sends, rules.threshold_pct, rules.scope,
-           positioned.agent_id, positioned.bounce_event_id, positioned.evaluated_at, positioned.last_send_seq
+    select
+        rules.policy_version, rules.rule_id, rules.window_sends, rules.threshold_pct, rules.scope,
+        positioned.agent_id, positioned.bounce_event_id, positioned.evaluated_at, positioned.last_send_seq,
+        (
+            select max(resumes.resumed_at) from resumes
+            where resumes.agent_id = positioned.agent_id and resumes.resumed_at <= positioned.evaluated_at
+        ) as epoch_started_at
     from positioned
     cross join rules
     where positioned.is_bounce = 1
@@ -69,55 +90,46 @@ points as (
 bounced_in_window as (
     select
         points.rule_id,
-        points.agent_id,
         points.bounce_event_id,
-        count(distinct sends.contact_id) as bounced_contacts
+        count(*) as bounced_sends
     from points
     inner join sends
         on sends.agent_id = points.agent_id
         and sends.send_seq > points.last_send_seq - points.window_sends
         and sends.send_seq <= points.last_send_seq
-    where exists (
-        select 1 from bounces
-        where bounces.contact_id = sends.contact_id
-          and bounces.occurred_at >= sends.occurred_at
-          and bounces.occurred_at <= points.evaluated_at
-    )
-    group by points.rule_id, points.agent_id, points.bounce_event_id
+    inner join first_bounce
+        on first_bounce.contact_id = sends.contact_id
+        and first_bounce.first_bounced_at <= points.evaluated_at
+    where points.epoch_started_at is null or sends.occurred_at > points.epoch_started_at
+    group by points.rule_id, points.bounce_event_id
 ),
 
-evaluated as (
+over_threshold as (
     select
         points.*,
-        coalesce(bounced_in_window.bounced_contacts, 0) as bounced_contacts,
-        coalesce(bounced_in_window.bounced_contacts, 0) * 100 >= points.threshold_pct * points.window_sends as is_over
+        bounced_in_window.bounced_sends,
+        row_number() over (
+            partition by points.rule_id, points.agent_id, points.epoch_started_at
+            order by points.evaluated_at, points.bounce_event_id
+        ) as nth_in_epoch
     from points
-    left join bounced_in_window
+    inner join bounced_in_window
         on bounced_in_window.rule_id = points.rule_id
-        and bounced_in_window.agent_id = points.agent_id
         and bounced_in_window.bounce_event_id = points.bounce_event_id
-),
-
-crossings as (
-    select
-        *,
-        coalesce(lag(is_over) over (
-            partition by rule_id, agent_id order by evaluated_at, bounce_event_id
-        ), false) as was_over
-    from evaluated
+    where bounced_in_window.bounced_sends * 100 >= points.threshold_pct * points.window_sends
 )
 
 select
-    crossings.policy_version,
-    crossings.rule_id,
-    crossings.agent_id,
-    crossings.scope,
-    case crossings.scope when 'team' then agents.team else crossings.agent_id end as scope_value,
-    crossings.bounce_event_id,
-    crossings.evaluated_at as fired_at,
-    crossings.bounced_contacts,
-    crossings.window_sends,
-    crossings.threshold_pct
-from crossings
-left join {{ ref('dim_agents') }} as agents on agents.agent_id = crossings.agent_id
-where crossings.is_over and not crossings.was_over
+    over_threshold.policy_version,
+    over_threshold.rule_id,
+    over_threshold.agent_id,
+    over_threshold.scope,
+    case over_threshold.scope when 'team' then agents.team else over_threshold.agent_id end as scope_value,
+    over_threshold.bounce_event_id,
+    over_threshold.evaluated_at as fired_at,
+    over_threshold.bounced_sends,
+    over_threshold.window_sends,
+    over_threshold.threshold_pct
+from over_threshold
+left join {{ ref('dim_agents') }} as agents on agents.agent_id = over_threshold.agent_id
+where over_threshold.nth_in_epoch = 1

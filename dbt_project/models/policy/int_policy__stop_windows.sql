@@ -78,7 +78,7 @@ stops as (
         agent_id,
         fired_at,
         bounce_event_id,
-        cast(bounced_contacts as varchar) || ' of the last ' || cast(window_sends as varchar)
+        cast(bounced_sends as varchar) || ' of the last ' || cast(window_sends as varchar)
             || ' sends bounced (threshold ' || cast(threshold_pct as varchar) || ' %)'
     from {{ ref('int_policy__bounce_rate_fires') }}
 ),
