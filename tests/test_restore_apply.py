@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_restore_plan import build_world
 
 from crmguard.crm.adapters import HubSpotClient
 from crmguard.crm.objects import OBJECTS
@@ -17,6 +16,7 @@ from crmguard.restore.approve import approve, force_items
 from crmguard.restore.plan import Scope, create_plan
 from crmguard.restore.verify import verify_plan
 from crmguard.warehouse import connect
+from test_restore_plan import build_world
 
 
 @pytest.fixture
