@@ -192,23 +192,19 @@ def apply_command(
       crmguard restore apply rp_20260105T101500Z_1a2b3c4d --target file:exports/restore-files --json
     """
     from crmguard.crm.adapters import target_adapter
-    from crmguard.restore.apply import apply_plan
-    from crmguard.restore.audit import ingest_action_log, write_action_log
+    from crmguard.restore.flow import apply_with_audit
 
     if not 1 <= batch_size <= 100:
         raise BadInput("--batch-size must be between 1 and 100 (HubSpot's batch limit)")
     adapter = target_adapter(target, crm_url=crm_url, rate=rate)
     with connect(warehouse) as con:
-        report = apply_plan(con, plan_id, adapter, batch_size=batch_size,
-                            on_batch=lambda done, total: progress(f"applied {done}/{total} items"))
-        log_path = write_action_log(con, plan_id, audit_dir or warehouse_path(warehouse).parent / "restore_audit")
-        ingested = ingest_action_log(con, log_path)
-    result = asdict(report) | {"audit_log": str(log_path), "audit_ingested": ingested}
+        result = apply_with_audit(con, plan_id, adapter, audit_dir or warehouse_path(warehouse).parent / "restore_audit",
+                                  batch_size=batch_size, on_batch=lambda done, total: progress(f"applied {done}/{total} items"))
     emit(result, as_json, lambda r: typer.echo(
         f"applied {r['plan_id']} via {r['adapter']} (approved by {r['approver']}): {r['outcomes']}, "
         f"{r['written_now']} written now\naudit log {r['audit_log']} (ingested: {r['audit_ingested']})"))
-    if report.outcomes.get("failed"):
-        raise CheckFailed(f"{report.outcomes['failed']} item(s) failed; see `crmguard restore show {plan_id}`, "
+    if result["outcomes"].get("failed"):
+        raise CheckFailed(f"{result['outcomes']['failed']} item(s) failed; see `crmguard restore show {plan_id}`, "
                           "then rerun apply to complete them")
 
 

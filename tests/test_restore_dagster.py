@@ -1,0 +1,73 @@
+"""Restore in Dagster: the sensor proposes (never applies) and the job applies + verifies a plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from test_restore_plan import build_world
+
+from crmguard.crm.server import running_service
+from crmguard.defs.restore import critical_stop_restore_sensor, propose_restore, restore_crm_state
+from crmguard.resources import WarehouseResource
+from crmguard.restore.approve import approve
+from crmguard.restore.standin import insert_rows
+from crmguard.warehouse import connect
+
+
+def add_violations(warehouse: Path) -> None:
+    """R1 ran past a stop (critical); R2 only broke a low-severity rule."""
+    with connect(warehouse) as con:
+        con.execute("create or replace table main.fct_policy_violations (violation_id varchar, rule_id varchar, "
+                    "severity varchar, event_id varchar, agent_id varchar, run_id varchar, stop_id varchar)")
+        insert_rows(con, "fct_policy_violations", [
+            {"violation_id": "v1", "rule_id": "honor_stops", "severity": "critical", "event_id": "e3",
+             "agent_id": "lead-router", "run_id": "R1", "stop_id": "s1"},
+            {"violation_id": "v2", "rule_id": "icp", "severity": "low", "event_id": "e9",
+             "agent_id": "lead-router", "run_id": "R2", "stop_id": None}])
+
+
+def test_sensor_proposes_once_per_run_and_the_job_applies_and_verifies(tmp_path: Path) -> None:
+    warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
+    build_world(warehouse, crm)
+    resource = WarehouseResource(path=str(warehouse))
+    context = dg.build_sensor_context(resources={"warehouse": resource})
+    assert isinstance(critical_stop_restore_sensor(context), dg.SkipReason)  # no policy marts yet
+    add_violations(warehouse)
+    requests = critical_stop_restore_sensor(dg.build_sensor_context(resources={"warehouse": resource}))
+    assert [r.run_key for r in requests] == ["restore-proposal:R1"]
+    proposed = propose_restore.execute_in_process(run_config=requests[0].run_config,
+                                                  resources={"warehouse": resource})
+    assert proposed.success
+    with connect(warehouse) as con:
+        plan_id, planner, origin, status = con.execute(
+            "select plan_id, planner, origin, status from restore.plans").fetchone()
+        assert (planner, origin, status) == ("crmguard-sensor", "sensor", "planned")
+        assert con.execute("select count(*) from restore.apply_log").fetchone()[0] == 0  # proposed, never applied
+        approve(con, plan_id, "u_ops1")
+    with running_service(crm) as svc:
+        config = {"plan_id": plan_id, "crm_url": svc.url}
+        result = restore_crm_state.execute_in_process(
+            run_config={"ops": {"apply_restore_plan": {"config": config}, "verify_restore_plan": {"config": config}}},
+            resources={"warehouse": resource})
+        assert result.success
+        assert len(svc.store.write_counts()) == 9
+    with connect(warehouse, read_only=True) as con:
+        assert con.execute("select status from restore.plans where plan_id = ?", [plan_id]).fetchone()[0] == "verified"
+
+
+def test_the_job_refuses_an_unapproved_plan(tmp_path: Path) -> None:
+    warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
+    build_world(warehouse, crm)
+    resource = WarehouseResource(path=str(warehouse))
+    add_violations(warehouse)
+    propose_restore.execute_in_process(run_config={"ops": {"propose_restore_plan": {"config": {"run_id": "R1"}}}},
+                                       resources={"warehouse": resource})
+    with connect(warehouse, read_only=True) as con:
+        plan_id = con.execute("select plan_id from restore.plans").fetchone()[0]
+    with running_service(crm) as svc:
+        config = {"plan_id": plan_id, "crm_url": svc.url}
+        result = restore_crm_state.execute_in_process(
+            run_config={"ops": {"apply_restore_plan": {"config": config}, "verify_restore_plan": {"config": config}}},
+            resources={"warehouse": resource}, raise_on_error=False)
+        assert not result.success and svc.store.write_counts() == {}
