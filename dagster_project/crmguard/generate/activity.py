@@ -298,7 +298,9 @@ def dealdesk_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
                                                          dtype=object)[np.minimum(new_idx, 5)])
     # The moves of one deal fall on increasing, distinct days.
     first_day = rng.integers(0, max(1, ctx.days - 3), len(deal_rows))
-    day = pd.Series(first_day).groupby(deal_rows).transform("min").to_numpy() + order * rng.integers(1, 3, len(order))
+    step = np.where(order == 0, 0, rng.integers(1, 3, len(order)))
+    day = (pd.Series(first_day).groupby(deal_rows).transform("min").to_numpy()
+           + pd.Series(step).groupby(deal_rows).cumsum().to_numpy())
     live = day < ctx.days
     _deal_moves(ctx, agent, deal_rows[live], new_stage[live], day[live])
     _dry_runs(ctx, agent, open_rows[moves == 0])

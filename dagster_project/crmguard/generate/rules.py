@@ -6,6 +6,8 @@ self-check to prove the clean world never crosses the threshold.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -13,12 +15,13 @@ BOUNCE_WINDOW = 50
 BOUNCE_THRESHOLD = 10
 
 
-def bounce_crossings(ev: pd.DataFrame) -> list[tuple[int, int, int]]:
+def bounce_crossings(ev: pd.DataFrame) -> list[tuple[Any, Any, Any]]:
     """(agent, time, signal key) of each bounce that brings an agent's window to the threshold.
 
     The window is the agent's last 50 succeeded production send_email calls at the bounce, counted
     from the agent's last resume; a contact counts once it has any bounce signal at or before then.
-    After a crossing the rule stays fired until the next resume.
+    After a crossing the rule stays fired until the next resume. Columns used: agent, t, key, etype,
+    tool, status, env, dry_run, contact, payload (a signal's payload, with `kind`).
     """
     signals = ev[ev["etype"] == "signal_received"]
     kinds = np.array([p["kind"] for p in signals["payload"]], dtype=object)
@@ -43,6 +46,6 @@ def bounce_crossings(ev: pd.DataFrame) -> list[tuple[int, int, int]]:
             hi = np.searchsorted(st, b, side="right")
             lo = max(np.searchsorted(st, r, side="right"), hi - BOUNCE_WINDOW)
             if np.count_nonzero(bounced_at[lo:hi] <= b) >= BOUNCE_THRESHOLD:
-                out.append((int(agent), int(b), int(key)))
+                out.append((agent, b, key))
                 fired_since = b
     return out
