@@ -300,7 +300,11 @@ def map_snapshot_dir(directory: Path, mapping: CrmMapping) -> dict[str, pa.Table
 
 def mapped_files(directory: Path, mapping: CrmMapping) -> dict[str, Path]:
     """object -> the export file the mapping claims for it in a directory (other files stay canonical)."""
-    return {name: p for name, obj in mapping.objects.items() if (p := find_object_file(directory, obj)) is not None}
+    return {
+        name: p
+        for name, obj in mapping.objects.items()
+        if (p := find_object_file(directory, obj)) is not None
+    }
 
 
 def _export_value_sql(rule: ColumnRule, column: str, timestamps: str) -> str:

@@ -75,7 +75,6 @@ def _extra(event: dict[str, Any], known: set[str]) -> str | None:
 
 def _tool_span(event: dict[str, Any], trace_id: str, parent_id: str) -> dict[str, Any]:
     tool, outcome, context = event.get("tool") or {}, event.get("outcome") or {}, event.get("context") or {}
-    failed = outcome.get("status") == "failed"
     result = {"target": event.get("target") or {}, "changes": event.get("changes") or []}
     attributes = {
         "gen_ai.operation.name": "execute_tool",
@@ -106,8 +105,15 @@ def _tool_span(event: dict[str, Any], trace_id: str, parent_id: str) -> dict[str
         "traceId": trace_id, "spanId": _hex_id(event["event_id"], 8), "parentSpanId": parent_id,
         "name": f"execute_tool {tool.get('name')}", "kind": 1, "startTimeUnixNano": nanos, "endTimeUnixNano": nanos,
         "attributes": _attributes(attributes),
-        "status": {"code": 2, "message": outcome.get("error") or "failed"} if failed else {"code": 1},
+        "status": _status(outcome),
     }  # fmt: skip
+
+
+def _status(outcome: dict[str, Any]) -> dict[str, Any]:
+    """Span status: ERROR (with the error as message when there is one) for a failed outcome, else OK."""
+    if outcome.get("status") != "failed":
+        return {"code": 1}
+    return {"code": 2, "message": outcome["error"]} if outcome.get("error") else {"code": 2}
 
 
 def _span_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +158,7 @@ def _run_trace(events: list[dict[str, Any]]) -> dict[str, Any]:
             **_run_attributes("started", started), **_run_attributes("finished", finished),
         }),
         "events": [_span_event(e) for e in events if e["event_type"] in _SECTIONS],
-        "status": {"code": 2, "message": outcome.get("error") or "failed"} if outcome.get("status") == "failed"
-        else {"code": 1},
+        "status": _status(outcome),
     }  # fmt: skip
     if finished is not None:
         run_span["endTimeUnixNano"] = _nanos(finished["occurred_at"])

@@ -68,14 +68,12 @@ def _coalesce(parts: list[str]) -> str:
     return f"coalesce({', '.join(parts)})" if parts else "NULL"
 
 
-def _per_tool(defaults: list[str], per_tool: dict[str, list[str]]) -> str:
-    """CASE over tool_name: a tool's own sources first, then the defaults."""
+def _per_tool(general: list[str], per_tool: dict[str, list[str]]) -> str:
+    """CASE over tool_name: a tool's full source list, else the general one."""
     if not per_tool:
-        return _coalesce(defaults)
-    whens = " ".join(
-        f"when {_literal(tool)} then {_coalesce(parts + defaults)}" for tool, parts in per_tool.items()
-    )
-    return f"case tool_name {whens} else {_coalesce(defaults)} end"
+        return _coalesce(general)
+    whens = " ".join(f"when {_literal(tool)} then {_coalesce(parts)}" for tool, parts in per_tool.items())
+    return f"case tool_name {whens} else {_coalesce(general)} end"
 
 
 def _changes_from_args(spec: Any, where: str, target: dict[str, str]) -> str:
@@ -109,17 +107,32 @@ def _check_keys(value: Any, allowed: set[str], where: str) -> dict[str, Any]:
     return value
 
 
+def _sources_for(spec: dict[str, Any], key: str, where: str, as_json: bool) -> list[str]:
+    return _sources_sql(spec.get(key), f"{where}.{key}", as_json)
+
+
 def compile_tool_mapping(path: Path | str | None = None) -> ToolMappingSql:
-    """Load and validate a tool-mapping YAML file; errors name the file and the key that is wrong."""
+    """Load and validate a tool-mapping YAML file; errors name the file and the key that is wrong.
+
+    Order per field: `override` sources (what the span or the tool result states explicitly), then the
+    tool's own sources, then `defaults`; for changes the tool's `changes_from_args` comes last.
+    """
     path = Path(path) if path else DEFAULT_TOOL_MAPPING
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BadInput(f"{path}: cannot read tool mapping: {exc}".splitlines()[0]) from None
-    doc = _check_keys(doc, {"version", "defaults", "tools"}, f"{path}")
-    defaults = _check_keys(doc.get("defaults"), {"target", "changes"}, f"{path}: defaults")
-    default_target = _check_keys(defaults.get("target"), set(TARGET_FIELDS), f"{path}: defaults.target")
+    doc = _check_keys(doc, {"version", "override", "defaults", "tools"}, f"{path}")
+    layers = {}
+    for layer in ("override", "defaults"):
+        spec = _check_keys(doc.get(layer), {"target", "changes"}, f"{path}: {layer}")
+        target = _check_keys(spec.get("target"), set(TARGET_FIELDS), f"{path}: {layer}.target")
+        layers[layer] = (
+            {f: _sources_for(target, f, f"{path}: {layer}.target", False) for f in TARGET_FIELDS},
+            _sources_for(spec, "changes", f"{path}: {layer}", True),
+        )
     tools = _check_keys(doc.get("tools"), set(doc.get("tools") or {}), f"{path}: tools")
+    (first_target, first_changes), (last_target, last_changes) = layers["override"], layers["defaults"]
 
     target_sql: dict[str, str] = {}
     for field in TARGET_FIELDS:
@@ -128,30 +141,20 @@ def compile_tool_mapping(path: Path | str | None = None) -> ToolMappingSql:
             spec = _check_keys(spec, {"target", "changes", "changes_from_args"}, f"{path}: tools.{tool}")
             target = _check_keys(spec.get("target"), set(TARGET_FIELDS), f"{path}: tools.{tool}.target")
             if target.get(field) is not None:
-                per_tool[tool] = _sources_sql(target[field], f"{path}: tools.{tool}.target.{field}", False)
-        target_sql[field] = _per_tool(
-            _sources_sql(default_target.get(field), f"{path}: defaults.target.{field}", False), per_tool
-        )
+                own = _sources_for(target, field, f"{path}: tools.{tool}.target", False)
+                per_tool[tool] = first_target[field] + own + last_target[field]
+        target_sql[field] = _per_tool(first_target[field] + last_target[field], per_tool)
 
-    default_changes = _sources_sql(defaults.get("changes"), f"{path}: defaults.changes", True)
     per_tool_changes = {}
     for tool, spec in tools.items():
-        parts = _sources_sql((spec or {}).get("changes"), f"{path}: tools.{tool}.changes", True)
+        own = _sources_for(spec or {}, "changes", f"{path}: tools.{tool}", True)
+        built = []
         if (spec or {}).get("changes_from_args") is not None:
-            built = _changes_from_args(
-                spec["changes_from_args"], f"{path}: tools.{tool}.changes_from_args", target_sql
-            )
-            per_tool_changes[tool] = parts + default_changes + [built]
-        elif parts:
-            per_tool_changes[tool] = parts + default_changes
-    # The tool's own list already ends with the defaults (and the argument builder after them).
-    changes = (
-        "case tool_name "
-        + " ".join(f"when {_literal(t)} then {_coalesce(p)}" for t, p in per_tool_changes.items())
-        + f" else {_coalesce(default_changes)} end"
-        if per_tool_changes
-        else _coalesce(default_changes)
-    )
+            where = f"{path}: tools.{tool}.changes_from_args"
+            built = [_changes_from_args(spec["changes_from_args"], where, target_sql)]
+        if own or built:
+            per_tool_changes[tool] = first_changes + own + last_changes + built
+    changes = _per_tool(first_changes + last_changes, per_tool_changes)
     return ToolMappingSql(
         target_sql["object_type"], target_sql["object_id"], target_sql["account_id"], changes
     )
