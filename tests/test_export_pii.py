@@ -65,8 +65,9 @@ def test_export_pseudonymizes_emails_by_default(warehouse: Path, tmp_path: Path)
     assert rows["evt-000000003"]["input"]["to"] == pseudonym(key, SHARED)
     assert rows["evt-000000003"]["input"]["to"] == rows["evt-000000150"]["input"]["to"]  # same person
     assert rows["evt-000000003"]["input"]["subject"] == "hi"  # non-PII keys untouched
-    change = rows["evt-000000004"]["changes"][0]
-    assert change["field"] == "email" and change["old"] == pseudonym(key, "old4@example.com")
+    change = rows["evt-000000061"]["changes"][0]
+    assert change["field"] == "email" and change["old"] == pseudonym(key, "old61@example.com")
+    assert rows["evt-000000062"]["changes"][0]["old"] == "VP"  # non-PII fields untouched
     assert result["manifest"]["pii"]["mode"] == "pseudonymized"
 
 

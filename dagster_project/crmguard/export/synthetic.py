@@ -42,11 +42,17 @@ def build_audit_tables(con: duckdb.DuckDBPyConnection, actions: int, days: int =
             'c-' || (i % 5000)::varchar as target_object_id,
             'a-' || (i % 800)::varchar as target_account_id,
             'c-' || (i % 5000)::varchar as contact_id,
-            json_object('to', 'person' || (i % 5000)::varchar || '@example.com', 'subject', 'hello')::json
-                as input,
-            json_array(json_object('object_type', 'contact', 'object_id', 'c-' || (i % 5000)::varchar,
-                'field', 'email', 'old', 'old' || (i % 5000)::varchar || '@example.com',
-                'new', 'new' || (i % 5000)::varchar || '@example.com'))::json as changes,
+            -- As in the generated worlds: only send_email carries an address in its input, and agents
+            -- change a contact's email rarely (1 call in 60); other calls write non-personal fields.
+            case when i % 6 = 0
+                 then json_object('to', 'person' || (i % 5000)::varchar || '@example.com', 'template', 'seq/step-1')
+                 else json_object('object_id', 'c-' || (i % 5000)::varchar) end::json as input,
+            case when i % 6 = 0 then '[]'
+                 else json_array(json_object('object_type', 'contact', 'object_id', 'c-' || (i % 5000)::varchar,
+                      'field', case when i % 60 = 1 then 'email' else 'title' end,
+                      'old', case when i % 60 = 1 then 'old' || (i % 5000)::varchar || '@example.com' else 'VP' end,
+                      'new', case when i % 60 = 1 then 'new' || (i % 5000)::varchar || '@example.com' else 'CTO' end))
+            end::json as changes,
             'model-x' as model,
             sha256(i::varchar) as prompt_sha256,
             '[]'::json as retrieved_ids,
