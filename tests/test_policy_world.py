@@ -210,18 +210,19 @@ def _snapshot_rows(captured: str) -> dict[str, list[tuple]]:
             "sequence_enrollments": [], "meetings": []}
 
 
-def build_raw_layer(warehouse: Path, log: list[dict] | None = None) -> None:
-    """Write the world (or another event list) into a fresh warehouse's raw layer."""
+def build_raw_layer(warehouse: Path, log: list[dict] | None = None, snapshots: bool = True) -> None:
+    """Write the world's events (or `log`, as a new load) and its snapshots into the raw layer."""
+    load_id = "load-1" if log is None else f"load-{len(log)}-{log[0]['event_id']}"
     with connect(warehouse) as con:
         ensure_raw_schema(con)
         rows = [
             (e["event_id"], "1", e["event_type"], e["occurred_at"].replace("T", " ").rstrip("Z"), e["agent_id"],
              e["agent_version"], e["run_id"], e["step"], e["environment"], e["actor"]["type"], e["actor"]["id"],
-             e["actor"]["role"], e["actor"]["on_behalf_of"], json.dumps(e), "native", "load-1", "world.jsonl", n + 1)
+             e["actor"]["role"], e["actor"]["on_behalf_of"], json.dumps(e), "native", load_id, "world.jsonl", n + 1)
             for n, e in enumerate(events() if log is None else log)
         ]
         con.executemany("insert into raw.agent_events values (" + ", ".join(["?"] * 18) + ")", rows)
-        for captured in (S0, S1):
+        for captured in (S0, S1) if snapshots else ():
             snap = captured.replace("-", "").replace(":", "").replace(" ", "T") + "Z"
             con.execute("insert into raw.crm_snapshots values (?, ?, 'test', '{}', ?, 'load-1')", [snap, captured, snap])
             for obj, obj_rows in _snapshot_rows(captured).items():
