@@ -14,10 +14,27 @@ import pandas as pd
 from crmguard.generate.company import TITLES, Agent
 from crmguard.generate.context import Ctx
 from crmguard.generate.model import (
-    ACTIVE_HI, ACTIVE_LO, DAY, ICP_INDUSTRIES, INCIDENT_OFFSET, OPEN_STAGES, OTHER_INDUSTRIES, SEQUENCES, SLOT,
+    ACTIVE_HI,
+    ACTIVE_LO,
+    DAY,
+    ICP_INDUSTRIES,
+    INCIDENT_OFFSET,
+    OPEN_STAGES,
+    OTHER_INDUSTRIES,
+    SEQUENCES,
+    SLOT,
 )
 from crmguard.generate.plan import (
-    PRIO_FREE, PRIO_MANDATORY, active_times, day_of, day_start, iso, iso_date, pick, pick_other, snap_active,
+    PRIO_FREE,
+    PRIO_MANDATORY,
+    active_times,
+    day_of,
+    day_start,
+    iso,
+    iso_date,
+    pick,
+    pick_other,
+    snap_active,
 )
 
 SIGNAL_TEXT = {
@@ -39,7 +56,7 @@ def _signal_events(ctx: Ctx, agent: Agent, kind: str, t: np.ndarray, contacts: n
     texts = SIGNAL_TEXT[kind]
     chosen = ctx.rng.integers(0, len(texts), len(t))
     payload = [{"kind": kind, "contact_id": c, "from_address": f, "sentiment": texts[i][1],
-                "text_excerpt": texts[i][0]} for c, f, i in zip(contacts, from_address, chosen)]
+                "text_excerpt": texts[i][0]} for c, f, i in zip(contacts, from_address, chosen, strict=True)]
     return ctx.plan.add_events(len(t), t=t, agent=agent.index, etype="signal_received", contact=contacts,
                                payload=payload, obo=ctx.obo(agent, len(t)), lane=lane)
 
@@ -96,7 +113,7 @@ def sdr_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     lane = chosen
     enroll = ctx.tool_calls(agent, n, t=t0, tool="enroll_in_sequence", ttype="sequence_enrollment", tid=enr,
                             acct=account, contact=cid, lane=lane,
-                            payload=[{"contact_id": c, "sequence_id": s} for c, s in zip(cid, seq)])
+                            payload=[{"contact_id": c, "sequence_id": s} for c, s in zip(cid, seq, strict=True)])
     ts = iso(t0)
     plan.add_creates("sequence_enrollment", enroll, {
         "enrollment_id": enr, "contact_id": cid, "sequence_id": seq, "status": "active", "step": "1",
@@ -108,10 +125,10 @@ def sdr_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
         r, c = rows[mask], cols[mask]
         if tool == "send_email":
             payload = [{"to": e, "template": f"{s}/step-{k + 1}", "sequence_step": int(k + 1)}
-                       for e, s, k in zip(email[r], seq[r], c)]
+                       for e, s, k in zip(email[r], seq[r], c, strict=True)]
         else:
             payload = [{"subject": f"Call {e} ({s} step {k + 1})", "contact_id": x}
-                       for e, s, k, x in zip(email[r], seq[r], c, cid[r])]
+                       for e, s, k, x in zip(email[r], seq[r], c, cid[r], strict=True)]
         ctx.tool_calls(agent, len(r), t=times[r, c], tool=tool, ttype="contact" if tool == "send_email" else "task",
                        tid=cid[r] if tool == "send_email" else np.char.add("tsk_", (r * MAX_STEPS + c).astype(str))
                        .astype(object), acct=account[r], contact=cid[r], lane=lane[r], payload=payload)
@@ -177,7 +194,7 @@ def _book_meetings(ctx: Ctx, agent: Agent, th: dict[str, np.ndarray], idx: np.nd
     keys = ctx.tool_calls(agent, n, t=snap_active(t), tool="book_meeting", ttype="meeting", tid=mtg,
                           acct=th["account"][idx], contact=th["cid"][idx], lane=th["lane"][idx], trig=sig,
                           payload=[{"contact_id": c, "deal_id": d, "starts_at": s, "duration_minutes": 30}
-                                   for c, d, s in zip(th["cid"][idx], deal_id, iso(starts))])
+                                   for c, d, s in zip(th["cid"][idx], deal_id, iso(starts), strict=True)])
     plan.add_creates("meeting", keys, {
         "meeting_id": mtg, "contact_id": th["cid"][idx], "deal_id": deal_id, "owner_id": owner,
         "starts_at": iso(starts), "status": "scheduled", "booked_by": agent.user_id,
@@ -207,13 +224,13 @@ def _title_updates(ctx: Ctx, agent: Agent, pool: np.ndarray) -> None:
                           acct=con["account_id"].to_numpy()[rows], contact=con["contact_id"].to_numpy()[rows],
                           lane=rows, prio=PRIO_FREE,
                           payload=[{"contact_id": c, "fields": {"title": v}}
-                                   for c, v in zip(con["contact_id"].to_numpy()[rows], new)])
+                                   for c, v in zip(con["contact_id"].to_numpy()[rows], new, strict=True)])
     ctx.plan.add_claims(keys, "contact", con["contact_id"].to_numpy()[rows], "title", new)
 
 
 def router_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     """Routing passes: inbound cases routed, a few owner changes per pass, industry corrections."""
-    rng, plan = ctx.rng, ctx.plan
+    rng, _plan = ctx.rng, ctx.plan
     acc = ctx.table("accounts")
     n_acc = len(acc)
     per_day = max(3, n_acc // 7 // share[1])
@@ -225,7 +242,7 @@ def router_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     ctx.tool_calls(agent, len(t), t=t, tool="route_case", ttype="case", tid=cases,
                    acct=acc["account_id"].to_numpy()[rows], lane=rows,
                    payload=[{"case_id": c, "queue": q, "account_id": a}
-                            for c, q, a in zip(cases, queues, acc["account_id"].to_numpy()[rows])])
+                            for c, q, a in zip(cases, queues, acc["account_id"].to_numpy()[rows], strict=True)])
     noted = np.flatnonzero(rng.random(len(t)) < 0.4)
     ctx.tool_calls(agent, len(noted), t=snap_active(t[noted] + 20), tool="write_note", ttype="account",
                    tid=acc["account_id"].to_numpy()[rows[noted]], acct=acc["account_id"].to_numpy()[rows[noted]],
@@ -255,7 +272,7 @@ def _owner_changes(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
         account = table["account_id"].to_numpy()[rows] if otype != "account" else ids
         keys = ctx.tool_calls(agent, n, t=t, tool="assign_owner", ttype=otype, tid=ids, acct=account, lane=rows,
                               prio=PRIO_FREE,
-                              payload=[{"object_type": otype, "object_id": i, "owner_id": o} for i, o in zip(ids, new)])
+                              payload=[{"object_type": otype, "object_id": i, "owner_id": o} for i, o in zip(ids, new, strict=True)])
         plan.add_claims(keys, otype, ids, "owner_id", new)
 
 
@@ -273,7 +290,7 @@ def _industry_fixes(ctx: Ctx, agent: Agent) -> None:
     ids = acc["account_id"].to_numpy()[rows]
     keys = ctx.tool_calls(agent, n, t=active_times(rng, rng.integers(0, ctx.days, n), 9, 18), tool="update_account",
                           ttype="account", tid=ids, acct=ids, lane=rows, prio=PRIO_FREE,
-                          payload=[{"account_id": i, "fields": {"industry": v}} for i, v in zip(ids, new)])
+                          payload=[{"account_id": i, "fields": {"industry": v}} for i, v in zip(ids, new, strict=True)])
     ctx.plan.add_claims(keys, "account", ids, "industry", new)
 
 
@@ -320,7 +337,7 @@ def _deal_moves(ctx: Ctx, agent: Agent, rows: np.ndarray, stage: np.ndarray, day
     with_amount, with_close = rng.random(n) < 0.3, rng.random(n) < 0.3
     payload = [{"deal_id": i, "fields": {"stage": s, **({"amount": float(a)} if wa else {}),
                                          **({"close_date": c} if wc else {})}}
-               for i, s, a, c, wa, wc in zip(ids, stage, amount, close, with_amount, with_close)]
+               for i, s, a, c, wa, wc in zip(ids, stage, amount, close, with_amount, with_close, strict=True)]
     keys = ctx.tool_calls(agent, n, t=t, tool="update_deal", ttype="deal", tid=ids, acct=account, lane=rows,
                           payload=payload)
     plan.add_claims(keys, "deal", ids, "stage", stage)
@@ -332,7 +349,7 @@ def _deal_moves(ctx: Ctx, agent: Agent, rows: np.ndarray, stage: np.ndarray, day
         tool == "write_note", "deal", "task").astype(object),
         tid=np.where(tool == "write_note", ids[follow], np.char.add("tsk_dd_", keys[follow].astype(str))).astype(object),
         acct=account[follow], lane=rows[follow], prio=PRIO_FREE,
-        payload=[{"deal_id": i, "body": f"Stage review: moved to {s}."} for i, s in zip(ids[follow], stage[follow])])
+        payload=[{"deal_id": i, "body": f"Stage review: moved to {s}."} for i, s in zip(ids[follow], stage[follow], strict=True)])
 
 
 def _dry_runs(ctx: Ctx, agent: Agent, rows: np.ndarray) -> None:
@@ -348,7 +365,7 @@ def _dry_runs(ctx: Ctx, agent: Agent, rows: np.ndarray) -> None:
     keys = ctx.tool_calls(agent, len(rows), t=active_times(rng, rng.integers(0, ctx.days, len(rows)), 7, 19),
                           tool="update_deal", ttype="deal", tid=ids, acct=deals["account_id"].to_numpy()[rows],
                           lane=rows, dry_run=True, prio=PRIO_FREE,
-                          payload=[{"deal_id": i, "fields": {"amount": float(a)}} for i, a in zip(ids, amount)])
+                          payload=[{"deal_id": i, "fields": {"amount": float(a)}} for i, a in zip(ids, amount, strict=True)])
     ctx.plan.add_claims(keys, "deal", ids, "amount", amount, applied=False)
 
 
@@ -371,7 +388,7 @@ def _discounts(ctx: Ctx, agent: Agent, open_rows: np.ndarray) -> None:
     apply_keys = ctx.tool_calls(agent, n, t=np.where(big, t_apply, t_req), tool="apply_discount", ttype="deal",
                                 tid=ids, acct=account, lane=rows, obo=obo,
                                 approval_id=np.where(approved, approval_ids, None),
-                                payload=[{"deal_id": i, "discount_pct": float(p)} for i, p in zip(ids, pct)])
+                                payload=[{"deal_id": i, "discount_pct": float(p)} for i, p in zip(ids, pct, strict=True)])
     plan.add_claims(apply_keys, "deal", ids, "discount_pct", np.char.mod("%.2f", pct).astype(object))
     b = np.flatnonzero(big)
     approvers = _approvers(ctx, obo[b])
@@ -392,17 +409,17 @@ def approval_flow(ctx: Ctx, agent: Agent, t_req: np.ndarray, t_dec: np.ndarray, 
     users = ctx.table("users").set_index("user_id")["role"]
     n = len(t_req)
     expires_at = iso(t_dec + DAY if expires is None else expires)
-    reasons = [f"discount {p:.1f} % on {d} exceeds the 15 % gate" for p, d in zip(pct, deal_ids)]
+    reasons = [f"discount {p:.1f} % on {d} exceeds the 15 % gate" for p, d in zip(pct, deal_ids, strict=True)]
     ctx.plan.add_events(n, t=t_req, agent=agent.index, etype="approval_requested", lane=lane, obo=obo, run=run,
                         prio=prio, payload=[{"approval_id": a, "call_key": int(c), "reason": r, "expires_at": None}
-                                            for a, c, r in zip(approval_ids, call_keys, reasons)])
+                                            for a, c, r in zip(approval_ids, call_keys, reasons, strict=True)])
     roles = users.reindex(approvers).to_numpy()
     ctx.plan.add_events(n, t=t_dec, agent=agent.index, etype="approval_decided", lane=lane, actor_type="human",
                         actor_id=approvers, actor_role=roles, run=run, prio=prio,
                         payload=[{"approval_id": a, "call_key": int(c), "reason": r, "decision": d,
                                   "approver": {"id": u, "role": ro}, "expires_at": e}
                                  for a, c, r, d, u, ro, e in zip(approval_ids, call_keys, reasons, decisions,
-                                                                 approvers, roles, expires_at)])
+                                                                 approvers, roles, expires_at, strict=True)])
 
 
 def _new_deals(ctx: Ctx, agent: Agent) -> None:
@@ -421,7 +438,7 @@ def _new_deals(ctx: Ctx, agent: Agent) -> None:
            "updated_at": iso(t), "updated_by": agent.user_id}
     keys = ctx.tool_calls(agent, n, t=t, tool="create_deal", ttype="deal", tid=ids, acct=account, lane=rows,
                           payload=[{"account_id": a, "name": nm, "amount": float(am), "stage": "prospecting"}
-                                   for a, nm, am in zip(account, row["name"], amount)])
+                                   for a, nm, am in zip(account, row["name"], amount, strict=True)])
     ctx.plan.add_creates("deal", keys, row, "deal_id")
 
 

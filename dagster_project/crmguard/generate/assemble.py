@@ -28,7 +28,7 @@ class Assembled:
     claims: pd.DataFrame
     writes: pd.DataFrame
     creates: dict[str, pd.DataFrame]
-    key_to_id: pd.Series
+    key_to_id: dict[int, str]
 
 
 def _writes_by_actor(ctx: Ctx, ev: pd.DataFrame, claims: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +72,7 @@ def _assign_runs(ctx: Ctx, ev: pd.DataFrame) -> pd.DataFrame:
     density = ev.assign(slot=slot).groupby("agent")["slot"].agg(["size", "nunique"])
     lanes = np.maximum(1, np.ceil(density["size"] / density["nunique"] / 25)).astype(np.int64)
     lane = ev["lane"].to_numpy() % lanes.reindex(ev["agent"]).to_numpy()
-    auto = pd.Series([f"{a}:{s}:{ln}" for a, s, ln in zip(ev["agent"], slot, lane)], index=ev.index)
+    auto = pd.Series([f"{a}:{s}:{ln}" for a, s, ln in zip(ev["agent"], slot, lane, strict=True)], index=ev.index)
     ev = ev.assign(run=ev["run"].where(ev["run"].notna(), auto))
     # A retry belongs to the run of the call's first attempt.
     ev = ev.sort_values(["t", "key"], kind="stable")
@@ -154,25 +154,28 @@ def _write_log(ctx: Ctx, ev: pd.DataFrame, claims: pd.DataFrame, writes: pd.Data
                      ignore_index=True).sort_values("t", kind="stable").reset_index(drop=True)
 
 
+def _within_simulation(ctx: Ctx, ev: pd.DataFrame, writes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop work that a delay pushed past the last snapshot (whole calls, so no retry is left half done)."""
+    cut = ctx.end - 120
+    last = ev.groupby("call")["t"].transform("max")
+    return ev[last.to_numpy() < cut], writes[writes["t"].to_numpy() < cut]
+
+
 def assemble(ctx: Ctx) -> Assembled:
     """Resolve conflicts, build runs and steps, compute old values and ids."""
-    plan = ctx.plan
-    ev = pd.concat(plan.events, ignore_index=True)
-    claims = pd.concat(plan.claims, ignore_index=True)
-    writes = pd.concat(plan.writes, ignore_index=True) if plan.writes else pd.DataFrame(
-        columns=["t", "otype", "oid", "field", "new", "writer", "prio"])
+    ev, claims, writes, created = ctx.plan.frames()
+    ev, writes = _within_simulation(ctx, ev, writes)
+    claims = claims[claims["ekey"].isin(ev["key"])]
     ev, claims, writes = resolve_conflicts(ctx, ev, claims, writes)
     ev = _steps_and_bounds(_strict_times(_assign_runs(ctx, ev)))
     # Creates carry the (possibly shifted) time of their call.
-    creates = {}
-    for otype, frames in plan.creates.items():
-        frame = pd.concat(frames, ignore_index=True).merge(ev[["key", "t"]], left_on="ekey", right_on="key")
-        creates[otype] = frame.drop(columns=["key"])
+    creates = {otype: frame.merge(ev[["key", "t"]], left_on="ekey", right_on="key").drop(columns=["key"])
+               for otype, frame in created.items()}
     log = _write_log(ctx, ev, claims, writes)
     claims = _old_values(ctx, claims, log, ev)
     ev = ev.sort_values(["t", "key"], kind="stable").reset_index(drop=True)
     ev["event_id"] = _ids(ctx.rng, "", len(ev))
-    key_to_id = pd.Series(ev["event_id"].to_numpy(), index=ev["key"].to_numpy())
+    key_to_id = dict(zip(ev["key"].tolist(), ev["event_id"].tolist(), strict=True))
     runs = ev["run"].unique()
     run_ids = pd.Series(_ids(ctx.rng, "run_", len(runs)), index=runs)
     ev["run_id"] = np.where(ev["run"].str.startswith("ctl:"), "ctl_" + ev["event_id"],

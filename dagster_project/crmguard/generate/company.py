@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from crmguard.generate.model import (
-    AGENT_KINDS, DAY, ICP_EMPLOYEES, ICP_INDUSTRIES, OPEN_STAGES, OTHER_INDUSTRIES, SEQUENCES, START, AgentKind,
+    AGENT_KINDS,
+    DAY,
+    ICP_EMPLOYEES,
+    ICP_INDUSTRIES,
+    OPEN_STAGES,
+    OTHER_INDUSTRIES,
+    SEQUENCES,
+    START,
+    AgentKind,
 )
 from crmguard.generate.plan import iso, iso_date, pick
 
@@ -87,7 +95,7 @@ def _users(rng: np.random.Generator, accounts: int, agent_ids: list[str], agent_
     n = len(roles)
     first, last = pick(rng, FIRST, n), pick(rng, LAST, n)
     ids = _ids("usr_", n, 5)
-    emails = [f"{f.lower()}.{lo.lower()}.{i[-5:]}@{COMPANY_DOMAIN}" for f, lo, i in zip(first, last, ids)]
+    emails = [f"{f.lower()}.{lo.lower()}.{i[-5:]}@{COMPANY_DOMAIN}" for f, lo, i in zip(first, last, ids, strict=True)]
     humans = pd.DataFrame({"user_id": ids, "email": emails, "name": first + " " + last, "role": roles,
                            "team": teams, "is_agent": "false"})
     agents = pd.DataFrame({

@@ -20,8 +20,17 @@ from crmguard.generate.assemble import Assembled
 from crmguard.generate.company import Agent
 from crmguard.generate.context import Ctx
 from crmguard.generate.model import (
-    ICP_INDUSTRIES, INCIDENT_KINDS, INCIDENT_OFFSET, OBJECT_OF_TYPE, OPEN_STAGES, PERMISSION_RULE, RULE_IDS, SLOT,
-    SNAPSHOT_KINDS, START, STAGES,
+    ICP_INDUSTRIES,
+    INCIDENT_KINDS,
+    INCIDENT_OFFSET,
+    OBJECT_OF_TYPE,
+    OPEN_STAGES,
+    PERMISSION_RULE,
+    RULE_IDS,
+    SLOT,
+    SNAPSHOT_KINDS,
+    STAGES,
+    START,
 )
 from crmguard.generate.plan import PRIO_INCIDENT, iso, iso_date, pick_other
 from crmguard.generate.rules import bounce_crossings
@@ -270,7 +279,7 @@ def _mass_reassignment(ctx: Ctx, p: Picker, n: int, t: int, run: str) -> Injecte
     owners = p.acc["owner_id"].to_numpy()[rows]
     new = np.where(owners == target, pick_other(rng, ctx.company.humans["ae"], owners), target)
     keys = []
-    for i, (aid, owner) in enumerate(zip(ids, new)):
+    for i, (aid, owner) in enumerate(zip(ids, new, strict=True)):
         key = _call(ctx, agent, t + 4 * i, run, "assign_owner", "account", aid, aid,
                     {"object_type": "account", "object_id": aid, "owner_id": owner})
         ctx.plan.add_claims(np.array([key]), "account", aid, "owner_id", owner)
@@ -444,7 +453,7 @@ def _window_calls(ev: pd.DataFrame, item: Injected, t_of: pd.Series,
                & (ev["t"] < int(t_of[resume_key]))]
     if open_key >= 0 and item.kind == "bounce_rate_not_stopped":
         calls = calls[calls["tool"].isin(("send_email", "enroll_in_sequence"))]
-    item.refs += [(o, i, None) for o, i in zip(calls["ttype"], calls["tid"]) if o in OBJECT_OF_TYPE]
+    item.refs += [(o, i, None) for o, i in zip(calls["ttype"], calls["tid"], strict=True) if o in OBJECT_OF_TYPE]
     return calls["key"].tolist(), detail
 
 

@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 from crmguard.generate.assemble import Assembled
 from crmguard.generate.company import Agent
 from crmguard.generate.context import Ctx
-from crmguard.generate.model import BOOL_FIELDS, COLUMNS, DAY, FLOAT_FIELDS, ID_COLUMN, INT_FIELDS, OBJECT_OF_TYPE, START
+from crmguard.generate.model import BOOL_FIELDS, COLUMNS, DAY, FLOAT_FIELDS, INT_FIELDS, OBJECT_OF_TYPE, START
 from crmguard.generate.plan import iso
 
 SOURCE = "crmguard-generate"
@@ -58,7 +58,7 @@ def _local_times(ev: pd.DataFrame, agents: list[Agent]) -> np.ndarray:
 
 def _changes(world: Assembled) -> dict[int, list[dict[str, Any]]]:
     c = world.claims.sort_values(["ekey"], kind="stable")
-    rows = zip(c["ekey"].to_numpy(), c["otype"], c["oid"], c["field"], c["old"], c["new"])
+    rows = zip(c["ekey"].to_numpy(), c["otype"], c["oid"], c["field"], c["old"], c["new"], strict=True)
     return {key: [{"object_type": o, "object_id": i, "field": f, "old": json_scalar(f, old),
                    "new": json_scalar(f, new)} for _, o, i, f, old, new in group]
             for key, group in groupby(rows, key=lambda r: int(r[0]))}
@@ -77,14 +77,14 @@ def event_dicts(ctx: Ctx, world: Assembled) -> Iterator[tuple[int, dict[str, Any
     meta = _agent_meta(ctx.company.agents)
     changes = _changes(world)
     key_to_id = world.key_to_id
-    call_of = pd.Series(ev["call_id"].to_numpy(), index=ev["key"].to_numpy())
+    call_of = dict(zip(ev["key"].tolist(), ev["call_id"].tolist(), strict=True))
     occurred = _local_times(ev, ctx.company.agents)
     cols = [ev[c].to_numpy() for c in (
         "t", "key", "event_id", "etype", "agent", "run_id", "step", "env", "actor_type", "actor_id", "actor_role",
         "obo", "tool", "call_id", "ttype", "tid", "acct", "contact", "payload", "status", "error", "attempt",
         "retry_of", "dry_run", "approval_id", "trig")]
     for (t, key, eid, etype, agent, run_id, step, env, atype, aid, arole, obo, tool, call_id, ttype, tid, acct,
-         contact, payload, status, error, attempt, retry_of, dry, approval_id, trig), when in zip(zip(*cols), occurred):
+         contact, payload, status, error, attempt, retry_of, dry, approval_id, trig), when in zip(zip(*cols, strict=True), occurred, strict=True):
         m = meta[agent]
         late = int(t >= m["release"])
         human = atype == "human"
@@ -135,53 +135,71 @@ def write_actions(out: Path, ctx: Ctx, world: Assembled, progress: Callable[[str
     return files
 
 
-def _csv(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
-
-
 def snapshot_name(t: int) -> str:
     return np.datetime_as_string(np.datetime64(int(t), "s"), unit="s").replace("-", "").replace(":", "") + "Z"
 
 
-def _apply_window(state: dict[str, pd.DataFrame], creates: dict[str, pd.DataFrame], log: pd.DataFrame,
+class _ObjectState:
+    """One CRM object's current rows as column arrays, with an id -> row position index."""
+
+    def __init__(self, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        self.data = {c: frame[c].to_numpy(dtype=object, copy=True) for c in columns}
+        self.index = pd.Index(self.data[columns[0]])
+
+    def append(self, rows: pd.DataFrame) -> None:
+        for c in self.columns:
+            self.data[c] = np.concatenate([self.data[c], rows[c].to_numpy(dtype=object)])
+        self.index = pd.Index(self.data[self.columns[0]])
+
+    def set(self, ids: np.ndarray, column: str, values: np.ndarray) -> None:
+        pos = self.index.get_indexer(ids)
+        if (pos < 0).any():
+            raise RuntimeError(f"write to a {column} of an object that does not exist yet")
+        self.data[column][pos] = values
+
+    def write_csv(self, path: Path) -> int:
+        table = pa.table({c: pa.array(self.data[c], type=pa.string()) for c in self.columns})
+        pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        return table.num_rows
+
+
+def _apply_window(state: dict[str, _ObjectState], creates: dict[str, pd.DataFrame], log: pd.DataFrame,
                   lo: int, hi: int) -> None:
-    """Apply everything that happened in (lo, hi] to the CRM state."""
+    """Apply everything that happened in (lo, hi] to the CRM state (log and creates sorted by t)."""
     for otype, frame in creates.items():
-        name = OBJECT_OF_TYPE[otype]
-        new = frame[(frame["t"] > lo) & (frame["t"] <= hi)]
+        t = frame["t"].to_numpy()
+        new = frame.iloc[np.searchsorted(t, lo, side="right"):np.searchsorted(t, hi, side="right")]
         if len(new):
-            rows = new[list(COLUMNS[name])].set_index(ID_COLUMN[name])
-            state[name] = pd.concat([state[name], rows])
-    window = log[(log["t"] > lo) & (log["t"] <= hi) & ~log["create"]]
+            state[OBJECT_OF_TYPE[otype]].append(new)
+    t = log["t"].to_numpy()
+    window = log.iloc[np.searchsorted(t, lo, side="right"):np.searchsorted(t, hi, side="right")]
+    window = window[~window["create"].to_numpy(dtype=bool)]
     for (otype, fieldname), part in window.groupby(["otype", "field"], sort=True):
         last = part.drop_duplicates("oid", keep="last")
-        state[OBJECT_OF_TYPE[otype]].loc[last["oid"].to_numpy(), fieldname] = last["new"].to_numpy()
+        state[OBJECT_OF_TYPE[otype]].set(last["oid"].to_numpy(), fieldname, last["new"].to_numpy(dtype=object))
     for otype, part in window.groupby("otype", sort=True):
         last = part.drop_duplicates("oid", keep="last")
-        frame = state[OBJECT_OF_TYPE[otype]]
-        frame.loc[last["oid"].to_numpy(), "updated_at"] = iso(last["t"].to_numpy())
-        frame.loc[last["oid"].to_numpy(), "updated_by"] = last["writer"].to_numpy()
+        obj = state[OBJECT_OF_TYPE[otype]]
+        obj.set(last["oid"].to_numpy(), "updated_at", iso(last["t"].to_numpy()))
+        obj.set(last["oid"].to_numpy(), "updated_by", last["writer"].to_numpy(dtype=object))
 
 
 def write_snapshots(out: Path, ctx: Ctx, world: Assembled, extra: list[int],
                     progress: Callable[[str], None]) -> list[str]:
     """Daily snapshots at 00:00:00Z from day 0 to the end, plus the incidents' extra snapshots."""
     times = sorted({START + d * DAY for d in range(ctx.days + 1)} | set(extra))
-    state = {name: ctx.table(name).set_index(ID_COLUMN[name]) for name in COLUMNS}
+    state = {name: _ObjectState(ctx.table(name), cols) for name, cols in COLUMNS.items()}
+    creates = {o: f.sort_values("t", kind="stable") for o, f in world.creates.items()}
     names = []
     prev = START - 1
     for i, t in enumerate(times):
-        _apply_window(state, world.creates, world.writes, prev, t)
+        _apply_window(state, creates, world.writes, prev, t)
         prev = t
         name = snapshot_name(t)
         folder = out / "crm" / name
         folder.mkdir(parents=True, exist_ok=True)
-        counts = {}
-        for obj, frame in state.items():
-            _csv(frame.reset_index()[list(COLUMNS[obj])], folder / f"{obj}.csv")
-            counts[obj] = len(frame)
+        counts = {obj: s.write_csv(folder / f"{obj}.csv") for obj, s in state.items()}
         manifest = {"captured_at": iso(np.array([t]))[0], "source": SOURCE, "objects": counts, "row_counts": counts}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         names.append(name)

@@ -27,25 +27,43 @@ EVENT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _column(value: Any, n: int) -> Any:
+def _column(value: Any, n: int) -> np.ndarray:
     """Broadcast a scalar to n rows; arrays and lists pass through (their length must be n)."""
     if isinstance(value, (np.ndarray, list, pd.Series)):
         if len(value) != n:
             raise ValueError(f"column has {len(value)} rows, expected {n}")
-        return value
-    return [value] * n if value is None or isinstance(value, (str, dict)) else np.full(n, value)
+        return np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+    if value is None or isinstance(value, (str, dict)):
+        out = np.empty(n, dtype=object)
+        out[:] = [value] * n
+        return out
+    return np.full(n, value)
+
+
+def _frame(batches: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One DataFrame from many column batches; text stays as Python objects (fast to build and join)."""
+    if not batches:
+        return pd.DataFrame()
+    columns = {}
+    for name in batches[0]:
+        parts = [b[name] for b in batches]
+        kinds = {p.dtype.kind for p in parts}
+        merged = np.concatenate([p.astype(object) for p in parts]) if "O" in kinds or len(kinds) > 1 \
+            else np.concatenate(parts)
+        columns[name] = pd.Series(merged, dtype=object) if merged.dtype.kind in "OU" else pd.Series(merged)
+    return pd.DataFrame(columns)
 
 
 @dataclass
 class Plan:
-    """Accumulates the world's events, claims, writes and creates as lists of DataFrames."""
+    """Accumulates the world's events, claims, writes and creates as batches of columns."""
 
     rng: np.random.Generator
     next_key: int = 0
-    events: list[pd.DataFrame] = field(default_factory=list)
-    claims: list[pd.DataFrame] = field(default_factory=list)
-    writes: list[pd.DataFrame] = field(default_factory=list)
-    creates: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    events: list[dict[str, np.ndarray]] = field(default_factory=list)
+    claims: list[dict[str, np.ndarray]] = field(default_factory=list)
+    writes: list[dict[str, np.ndarray]] = field(default_factory=list)
+    creates: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict)
 
     def add_events(self, n: int, **cols: Any) -> np.ndarray:
         """Append n events (columns broadcast from scalars) and return their keys."""
@@ -59,9 +77,9 @@ class Plan:
         data = {"key": keys}
         for name, default in EVENT_DEFAULTS.items():
             data[name] = _column(cols.get(name, default), n)
-        frame = pd.DataFrame(data)
-        frame["call"] = np.where(frame["call"].to_numpy() < 0, keys, frame["call"].to_numpy())
-        self.events.append(frame)
+        call = data["call"].astype(np.int64)
+        data["call"] = np.where(call < 0, keys, call)
+        self.events.append(data)
         return keys
 
     def add_claims(self, ekeys: np.ndarray, otype: str, oids: Any, fieldname: str, new: Any,
@@ -69,30 +87,39 @@ class Plan:
         """Claimed changes of tool calls; `applied` says whether the CRM really takes the write."""
         n = len(ekeys)
         if n:
-            self.claims.append(pd.DataFrame({
-                "ekey": ekeys, "otype": otype, "oid": _column(oids, n), "field": fieldname,
-                "new": _column(new, n), "applied": _column(applied, n), "create": create,
-            }))
+            self.claims.append({
+                "ekey": np.asarray(ekeys, dtype=np.int64), "otype": _column(otype, n), "oid": _column(oids, n),
+                "field": _column(fieldname, n), "new": _column(new, n),
+                "applied": np.asarray(_column(applied, n), dtype=bool), "create": np.full(n, create),
+            })
 
     def add_writes(self, t: Any, otype: str, oids: Any, fieldname: str, new: Any, writer: Any, prio: int) -> None:
         """CRM writes no tool call claims: human edits, or an incident's unexplained agent write."""
         n = len(oids)
         if n:
-            self.writes.append(pd.DataFrame({
-                "t": _column(t, n), "otype": otype, "oid": _column(oids, n), "field": fieldname,
-                "new": _column(new, n), "writer": _column(writer, n), "prio": prio,
-            }))
+            self.writes.append({
+                "t": np.asarray(_column(t, n), dtype=np.int64), "otype": _column(otype, n), "oid": _column(oids, n),
+                "field": _column(fieldname, n), "new": _column(new, n), "writer": _column(writer, n),
+                "prio": np.full(n, prio),
+            })
 
     def add_creates(self, otype: str, ekeys: np.ndarray, rows: dict[str, Any], id_column: str) -> None:
         """Rows a tool call creates; every field but the id and the update stamps becomes a claim."""
         n = len(ekeys)
         if not n:
             return
-        frame = pd.DataFrame({"ekey": ekeys, **{k: _column(v, n) for k, v in rows.items()}})
-        self.creates.setdefault(otype, []).append(frame)
+        self.creates.setdefault(otype, []).append(
+            {"ekey": np.asarray(ekeys, dtype=np.int64), **{k: _column(v, n) for k, v in rows.items()}})
         for col, values in rows.items():
             if col not in (id_column, "updated_at", "updated_by"):
                 self.add_claims(ekeys, otype, rows[id_column], col, values, create=True)
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+        """Events, claims, writes and creates (per object type) as DataFrames."""
+        writes = _frame(self.writes) if self.writes else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("t", "otype", "oid", "field", "new", "writer", "prio")})
+        return (_frame(self.events), _frame(self.claims), writes,
+                {otype: _frame(batches) for otype, batches in self.creates.items()})
 
 
 def day_start(day: int | np.ndarray) -> Any:

@@ -37,7 +37,7 @@ def bounce_crossings(ev: pd.DataFrame) -> list[tuple[Any, Any, Any]]:
         bounced_at = first_bounce.reindex(s["contact"]).to_numpy(dtype=float)
         rt = np.sort(resumes.loc[resumes["agent"] == agent, "t"].to_numpy())
         fired_since = None
-        for b, key in zip(agent_bounces["t"].to_numpy(), agent_bounces["key"].to_numpy()):
+        for b, key in zip(agent_bounces["t"].to_numpy(), agent_bounces["key"].to_numpy(), strict=True):
             r = rt[np.searchsorted(rt, b, side="right") - 1] if len(rt) and rt[0] <= b else -1
             if fired_since is not None and r > fired_since:
                 fired_since = None

@@ -70,7 +70,7 @@ def _load(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     for statement in _EVENTS.split(";\n"):
         if statement.strip():
             con.execute(statement, [str(out / "actions" / "*.jsonl")] if "?" in statement else None)
-    for name, cols in COLUMNS.items():
+    for name, _cols in COLUMNS.items():
         con.execute(
             f"CREATE TABLE s_{name} AS SELECT * EXCLUDE (filename), "
             "strptime(regexp_extract(filename, '([0-9]{8}T[0-9]{6}Z)', 1), '%Y%m%dT%H%M%SZ') AS captured_at "
@@ -228,7 +228,7 @@ def _bounce_flags(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
         until = ends.min() if len(ends) else float("inf")
         hits = mine[(mine["etype"] == "tool_call") & mine["tool"].isin(("send_email", "enroll_in_sequence"))
                     & (mine["t"] > b) & (mine["t"] < until)]
-        flags += [("bounce_rate_not_stopped", k, "contact", c, None) for k, c in zip(hits["key"], hits["contact"])]
+        flags += [("bounce_rate_not_stopped", k, "contact", c, None) for k, c in zip(hits["key"], hits["contact"], strict=True)]
     return flags
 
 
@@ -272,8 +272,8 @@ def score_against_truth(flags: pd.DataFrame, truth: list[dict[str, Any]]) -> lis
     for f in flags.itertuples(index=False):
         if (f.kind, f.event_id) not in by_event and (f.kind, f.object_type, f.object_id) not in by_object:
             problems.append(f"false positive {f.kind}: event {f.event_id} {f.object_type} {f.object_id} {f.field}")
-    flagged_events = set(zip(flags["kind"], flags["event_id"]))
-    flagged_objects = set(zip(flags["kind"], flags["object_type"], flags["object_id"]))
+    flagged_events = set(zip(flags["kind"], flags["event_id"], strict=True))
+    flagged_objects = set(zip(flags["kind"], flags["object_type"], flags["object_id"], strict=True))
     for t in truth:
         hit = any((t["kind"], e) in flagged_events for e in t["event_ids"]) or any(
             (t["kind"], r["object_type"], r["object_id"]) in flagged_objects for r in t["object_refs"])
