@@ -11,6 +11,7 @@ which is how tests prove that a world ingested through a mapping gives the same 
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import json
 from dataclasses import dataclass, field
@@ -168,11 +169,7 @@ def _load_source(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE crm_src AS SELECT *, row_number() OVER () + 1 AS _line "
-                "FROM read_csv(?, all_varchar = true, header = true)",
-                [str(path)],
-            )
+            _load_csv_source(con, path)
         elif suffix == ".parquet":
             con.execute("CREATE OR REPLACE TEMP TABLE crm_src AS SELECT *, row_number() OVER () AS _line "
                         "FROM read_parquet(?)", [str(path)])  # fmt: skip
@@ -183,6 +180,20 @@ def _load_source(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return [name for (name,) in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'crm_src' "
         "AND column_name <> '_line' ORDER BY ordinal_position").fetchall()]  # fmt: skip
+
+
+def _load_csv_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """CSV with the header as given, every column text, no type sniffing (fast and exact)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if not header:
+        raise BadInput(f"{path}: empty file, expected a header line")
+    columns = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in header) + "}"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE crm_src AS SELECT *, row_number() OVER () + 1 AS _line "
+        f"FROM read_csv({_literal(str(path))}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+        f"escape = '\"', columns = {columns})"
+    )
 
 
 def _load_json_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -257,45 +268,51 @@ def _first_bad_value(
         )
 
 
-def map_object_file(path: Path, obj: ObjectMapping, mapping_name: str = "mapping") -> pa.Table:
-    """One export file -> canonical columns (text, as CONTRACTS.md section 2) + `_extra` and `_line`."""
+def _connect() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB (UTC, transform macros): exports are mapped before any warehouse write."""
     con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(_MACROS)
-        present = _load_source(con, path)
-        where = f"{path} (mapping {mapping_name}, {obj.name})"
-        rules = {rule.name: rule for rule in obj.columns}
-        checks = [(*_value_sql(rule, set(present), where), rule) for rule in obj.columns]
-        _first_bad_value(con, checks, path)
-        values = {rule.name: value for _, value, rule in checks}
-        select = [
-            f"{values.get(c, 'CAST(NULL AS VARCHAR)')} AS {quote_ident(c)}" for c in OBJECTS[obj.name].columns
-        ]
-        known = {c for rule in rules.values() for c in rule.referenced}
-        extra = [c for c in present if c not in known]
-        extra_sql = (
-            "to_json(struct_pack("
-            + ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in extra)
-            + "))::VARCHAR"
-            if extra
-            else "CAST(NULL AS VARCHAR)"
-        )
-        return con.execute(
-            f"SELECT {', '.join(select)}, {extra_sql} AS _extra, _line FROM crm_src ORDER BY _line"
-        ).to_arrow_table()
-    finally:
-        con.close()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(_MACROS)
+    return con
+
+
+def map_object_file(
+    con: duckdb.DuckDBPyConnection, path: Path, obj: ObjectMapping, mapping_name: str
+) -> pa.Table:
+    """One export file -> canonical columns (text, as CONTRACTS.md section 2) + `_extra` and `_line`."""
+    present = _load_source(con, path)
+    where = f"{path} (mapping {mapping_name}, {obj.name})"
+    rules = {rule.name: rule for rule in obj.columns}
+    checks = [(*_value_sql(rule, set(present), where), rule) for rule in obj.columns]
+    _first_bad_value(con, checks, path)
+    values = {rule.name: value for _, value, rule in checks}
+    select = [
+        f"{values.get(c, 'CAST(NULL AS VARCHAR)')} AS {quote_ident(c)}" for c in OBJECTS[obj.name].columns
+    ]
+    known = {c for rule in rules.values() for c in rule.referenced}
+    extra = [c for c in present if c not in known]
+    extra_sql = (
+        "to_json(struct_pack("
+        + ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in extra)
+        + "))::VARCHAR"
+        if extra
+        else "CAST(NULL AS VARCHAR)"
+    )
+    return con.execute(
+        f"SELECT {', '.join(select)}, {extra_sql} AS _extra, _line FROM crm_src ORDER BY _line"
+    ).to_arrow_table()
 
 
 def map_snapshot_dir(directory: Path, mapping: CrmMapping) -> dict[str, pa.Table]:
     """Every object of the mapping whose export file is in the directory; objects without one are absent."""
-    tables = {}
-    for obj in mapping.objects.values():
-        path = find_object_file(directory, obj)
-        if path is not None:
-            tables[obj.name] = map_object_file(path, obj, mapping.name)
-    return tables
+    con = _connect()
+    try:
+        return {
+            name: map_object_file(con, path, mapping.objects[name], mapping.name)
+            for name, path in mapped_files(directory, mapping).items()
+        }
+    finally:
+        con.close()
 
 
 def mapped_files(directory: Path, mapping: CrmMapping) -> dict[str, Path]:
@@ -327,10 +344,8 @@ def export_snapshot(canonical_dir: Path, out_dir: Path, mapping: CrmMapping) -> 
     """Write a canonical snapshot directory as the mapping's export files (CSV), plus its manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    con = duckdb.connect()
+    con = _connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(_MACROS)
         for obj in mapping.objects.values():
             source = next(
                 (p for ext in SOURCE_EXTENSIONS if (p := canonical_dir / f"{obj.name}{ext}").exists()), None

@@ -55,7 +55,7 @@ def _value(value: Any) -> dict[str, Any]:
         return {"doubleValue": value}
     if isinstance(value, str):
         return {"stringValue": value}
-    return {"stringValue": json.dumps(value, sort_keys=True)}
+    return {"stringValue": json.dumps(value)}
 
 
 def _attributes(pairs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,8 +80,8 @@ def _tool_span(event: dict[str, Any], trace_id: str, parent_id: str) -> dict[str
         "gen_ai.operation.name": "execute_tool",
         "gen_ai.tool.name": tool.get("name"),
         "gen_ai.tool.call.id": tool.get("call_id"),
-        "gen_ai.tool.call.arguments": json.dumps(event.get("input") or {}, sort_keys=True),
-        "gen_ai.tool.call.result": json.dumps(result, sort_keys=True),
+        "gen_ai.tool.call.arguments": json.dumps(event.get("input") or {}),
+        "gen_ai.tool.call.result": json.dumps(result),
         "gen_ai.request.model": context.get("model"),
         "gen_ai.agent.version": event.get("agent_version"),
         "deployment.environment.name": event.get("environment"),
