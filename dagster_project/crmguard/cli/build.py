@@ -12,6 +12,7 @@ from crmguard import transform
 from crmguard.cli import app
 from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
 from crmguard.errors import BadInput
+from crmguard.export.chain import seal_warehouse
 from crmguard.paths import warehouse_path
 from crmguard.score import score
 from crmguard.warehouse import connect, table_exists
@@ -49,6 +50,8 @@ def build_command(
     progress(f"building {path} with dbt ...")
     result = transform.build(path, select or (), full_refresh, on_line=progress)
     summary = result.as_dict()
+    if result.success:  # the tamper-evident chain covers what this build produced (docs/export.md)
+        summary["audit_seal"] = seal_warehouse(path)
     for failure in summary["failures"]:
         failure["message"] = failure["message"].strip().splitlines()[0] if failure["message"].strip() else ""
     emit(summary, as_json, _print_build)

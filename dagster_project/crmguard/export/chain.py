@@ -16,12 +16,13 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from crmguard.export.registry import REGISTRY, AuditTable, present_tables
-from crmguard.warehouse import quote_ident, table_exists
+from crmguard.warehouse import connect, quote_ident, table_exists
 
 GENESIS_LABEL = b"crmguard-audit-chain-v1:"
 
@@ -182,3 +183,10 @@ def latest_seal(con: duckdb.DuckDBPyConnection) -> int | None:
     if not table_exists(con, "audit", "seals"):
         return None
     return con.execute("select max(seal_id) from audit.seals").fetchone()[0]
+
+
+def seal_warehouse(path: str | Path | None = None) -> dict:
+    """Open the warehouse for writing and seal it: what `crmguard build` runs after a successful build."""
+    with connect(path) as con:
+        result = seal(con)
+    return {"seal_id": result.seal_id, "tables": result.tables, "skipped": result.skipped}
