@@ -10,4 +10,5 @@ from __future__ import annotations
 REGISTRY: dict[str, str] = {
     "ingest": "crmguard.bench.ingest:run",
     "export": "crmguard.export.bench:run",
+    "restore": "crmguard.restore.bench:run",
 }

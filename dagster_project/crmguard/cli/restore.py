@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from crmguard.cli import app
+from crmguard.cli.bench import bench_app
 from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
 from crmguard.cli.export import parse_instant
 from crmguard.errors import BadInput, CheckFailed
@@ -237,3 +238,27 @@ def verify_command(
             f"{m['expected']!r}, CRM has {m['actual']!r}" for m in r["mismatches"][:50])))
     if receipt.status != "verified":
         raise CheckFailed(f"plan {plan_id} is {receipt.status}: {receipt.counts['mismatched']} item(s) differ")
+
+
+@bench_app.command("restore")
+def bench_restore_command(
+    changes: Annotated[int, typer.Option("--changes", min=4, help="Field changes in the planned scope.")] = 100_000,
+    apply_items: Annotated[int, typer.Option("--apply-items", min=1, help="Items applied to the local CRM.")] = 6_000,
+    rate: Annotated[int, typer.Option("--rate", min=1, help="Allowed requests/s of the local CRM (HubSpot "
+                                      "private apps: 10/s = 100 per 10 s).")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan time against a bare DuckDB diff, and apply throughput against a rate-limited CRM.
+
+    ratio = plan seconds / bare diff seconds, lower is better, target <= 3. Also reported:
+    apply_rate_share = achieved requests/s / allowed (target >= 0.9) and duplicate_writes (target 0).
+
+    \b
+    Examples:
+      crmguard bench restore
+      crmguard bench restore --changes 20000 --apply-items 1000 --json
+    """
+    from crmguard.restore.bench import run
+
+    result = run(changes, apply_items, rate, progress)
+    emit(result.to_json(), as_json, lambda _: typer.echo(result.render()))

@@ -79,24 +79,35 @@ class ApplyRun:
         self.approval = require_approval(con, plan_id, self.clock())
         self.apply_id = f"ap_{self.clock():%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
         self.written_now = 0
+        self._queued: list[pa.Table] = []
 
     def log(self, items: list[Item], outcome: str, live: dict[int, str | None] | None = None,
             errors: dict[int, str] | None = None) -> None:
-        """Append outcomes in one statement and commit, so a crash right after loses nothing logged."""
-        if not items:
-            return
-        at = self.clock()
-        live, errors = live or {}, errors or {}
-        rows = pa.table({  # noqa: F841 (read by DuckDB below; Arrow, not executemany: a batch is one insert)
-            "apply_id": [self.apply_id] * len(items), "plan_id": [self.plan_id] * len(items),
-            "plan_hash": [self.approval.plan_hash] * len(items), "item_no": [i.item_no for i in items],
-            "idempotency_key": [i.key for i in items], "approver": [self.approval.approver] * len(items),
-            "adapter": [self.adapter.name] * len(items), "outcome": [outcome] * len(items),
-            "live_value": pa.array([live.get(i.item_no) for i in items], pa.string()),
-            "error": pa.array([errors.get(i.item_no) for i in items], pa.string()),
-            "logged_at": pa.array([at] * len(items), pa.timestamp("us")),
-        })
-        self.con.execute("insert into restore.apply_log by name select * from rows")
+        """Queue outcomes; `attempted` rows are written at once, with everything queued before them.
+
+        Attempts must be durable before the write goes out (a rerun relies on them); other outcomes
+        may wait for the next commit, because a rerun re-derives them from the live CRM anyway.
+        """
+        if items:
+            at, live, errors = self.clock(), live or {}, errors or {}
+            self._queued.append(pa.table({
+                "apply_id": [self.apply_id] * len(items), "plan_id": [self.plan_id] * len(items),
+                "plan_hash": [self.approval.plan_hash] * len(items), "item_no": [i.item_no for i in items],
+                "idempotency_key": [i.key for i in items], "approver": [self.approval.approver] * len(items),
+                "adapter": [self.adapter.name] * len(items), "outcome": [outcome] * len(items),
+                "live_value": pa.array([live.get(i.item_no) for i in items], pa.string()),
+                "error": pa.array([errors.get(i.item_no) for i in items], pa.string()),
+                "logged_at": pa.array([at] * len(items), pa.timestamp("us")),
+            }))
+        if outcome == "attempted":
+            self.flush()
+
+    def flush(self) -> None:
+        """Append every queued outcome in one statement (one commit)."""
+        if self._queued:
+            rows = pa.concat_tables(self._queued)  # noqa: F841 (read by DuckDB below)
+            self.con.execute("insert into restore.apply_log by name select * from rows")
+            self._queued = []
 
     def pending_items(self) -> list[Item]:
         """Items without a final outcome yet, in plan order (parent-first)."""
@@ -126,11 +137,14 @@ class ApplyRun:
                  live={i.item_no: i.value_now for i in pending})
         actionable = [i for i in pending if i.item_class in ACTIONABLE or (i.item_class == "conflict" and i.forced)]
         done = 0
-        for batch in batches(actionable, batch_size):
-            self.apply_batch(batch)
-            done += len(batch)
-            if on_batch:
-                on_batch(done, len(actionable))
+        try:
+            for batch in batches(actionable, batch_size):
+                self.apply_batch(batch)
+                done += len(batch)
+                if on_batch:
+                    on_batch(done, len(actionable))
+        finally:
+            self.flush()
         self.con.execute("update restore.plans set status = 'applied' where plan_id = ? and status = 'planned'",
                          [self.plan_id])
         return self.report()
@@ -138,7 +152,11 @@ class ApplyRun:
     def apply_batch(self, batch: list[Item]) -> None:
         """Re-read live values, settle what needs no write, write the rest; bounded on lost answers."""
         for _ in range(UNKNOWN_OUTCOME_ROUNDS):
-            to_write = self.settle(batch)
+            try:
+                to_write = self.settle(batch)
+            except CrmUnavailable as exc:
+                self.log(batch, "failed", errors={i.item_no: str(exc) for i in batch})
+                return
             if not to_write:
                 return
             self.log([i for i in to_write if not i.attempted_before], "attempted")

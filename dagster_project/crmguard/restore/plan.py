@@ -13,6 +13,7 @@ The items are hashed (SHA-256 over their canonical JSON, in item order) and stor
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,18 +79,29 @@ class PlanSummary:
 
 def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, origin: str = "cli",
                 now: datetime | None = None) -> PlanSummary:
-    """Compute the items of a scope, store the plan with its hash, and return its summary."""
+    """Compute the items of a scope, store the plan with its hash, and return its summary.
+
+    The items are computed and stored by one INSERT ... WITH statement: materializing intermediate
+    temp tables cost several times the diff itself (see `crmguard bench restore`).
+    """
     scope.validate()
     for mart in REQUIRED_MARTS:
         if not table_exists(con, "main", mart):
             raise BadInput(f"mart main.{mart} is missing: run `crmguard build` before planning a restore")
     ensure_restore_schema(con)
-    now = (now or datetime.now(UTC)).replace(tzinfo=None)
+    now = _naive(now or datetime.now(UTC))
+    seed = hashlib.sha256(f"{scope.to_json()}|{planner}|{now.isoformat()}".encode()).hexdigest()
+    plan_id = f"rp_{now:%Y%m%dT%H%M%SZ}_{seed[:8]}"
+    if con.execute("select count(*) from restore.plans where plan_id = ?", [plan_id]).fetchone()[0]:
+        raise BadInput(f"plan {plan_id} already exists (same scope planned by you in the same second)")
+    sql = _insert_items_sql(con, scope)
     con.execute("begin")
     try:
-        _scoped_changes(con, scope)
-        _candidate_items(con, scope)
-        plan_id = _store_plan(con, scope, planner, origin, now)
+        con.execute(sql, _bind(sql, scope, plan_id))
+        plan_hash, count = con.execute(f"select {ITEM_HASH_SQL}, count(*) from restore.items where plan_id = ?",
+                                       [plan_id]).fetchone()
+        con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
+                    [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -100,25 +112,11 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
 def summarize(con: duckdb.DuckDBPyConnection, plan_id: str) -> PlanSummary:
     row = con.execute("select plan_hash, item_count from restore.plans where plan_id = ?", [plan_id]).fetchone()
     if row is None:
-        raise BadInput(f"no restore plan {plan_id!r}; list plans with `crmguard restore show --list`")
+        raise BadInput(f"no restore plan {plan_id!r}; list plans with `crmguard restore list`")
     classes = con.execute(
         "select item_class, count(*) from restore.items where plan_id = ? group by 1 order by 1", [plan_id]
     ).fetchall()
     return PlanSummary(plan_id, row[0], row[1], dict(classes))
-
-
-def _scope_filter(scope: Scope, actions_alias: str, attribution_alias: str | None) -> tuple[str, list]:
-    """WHERE fragment selecting the scope's actions (on fct_agent_actions / fct_change_attribution)."""
-    src = attribution_alias or actions_alias
-    if scope.run_ids:
-        return f"{src}.run_id in (select unnest(?::varchar[]))", [list(scope.run_ids)]
-    if scope.event_ids:
-        return f"{src}.event_id in (select unnest(?::varchar[]))", [list(scope.event_ids)]
-    when = f"coalesce({actions_alias}.occurred_at, {attribution_alias}.window_end)" if attribution_alias \
-        else f"{actions_alias}.occurred_at"
-    return (f"{src}.agent_id = ? and {when} >= coalesce(?::timestamp, '-infinity'::timestamp) "
-            f"and {when} < coalesce(?::timestamp, 'infinity'::timestamp)",
-            [scope.agent, _naive(scope.since), _naive(scope.until)])
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -128,224 +126,204 @@ def _naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _scoped_changes(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
-    """temp `_scoped`: observed changes the scope is about, one row per change, with event ids."""
+def _bind(sql: str, scope: Scope, plan_id: str) -> dict:
+    """The named parameters the statement uses (DuckDB refuses unused ones)."""
+    values = {"plan_id": plan_id, "runs": list(scope.run_ids), "events": list(scope.event_ids),
+              "agent": scope.agent, "since": _naive(scope.since), "until": _naive(scope.until),
+              "as_of": _naive(scope.as_of), "object_type": scope.object_type, "ids": list(scope.ids),
+              "account": scope.account}
+    return {k: v for k, v in values.items() if f"${k}" in sql}
+
+
+def _scope_filter(scope: Scope, actions: str, attribution: str | None) -> str:
+    """WHERE fragment selecting the scope's actions (on fct_agent_actions / fct_change_attribution)."""
+    src = attribution or actions
+    if scope.run_ids:
+        return f"{src}.run_id in (select unnest($runs::varchar[]))"
+    if scope.event_ids:
+        return f"{src}.event_id in (select unnest($events::varchar[]))"
+    when = f"coalesce({actions}.occurred_at, {attribution}.window_end)" if attribution else f"{actions}.occurred_at"
+    return (f"{src}.agent_id = $agent and {when} >= coalesce($since::timestamp, '-infinity'::timestamp) "
+            f"and {when} < coalesce($until::timestamp, 'infinity'::timestamp)")
+
+
+def _scoped_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+    """Observed changes the scope is about, one row per (change, attributed event)."""
     obj = normalized_object("c.object_type")
+    columns = (f"c.change_id, {obj} as object_type, c.object_id, c.field, c.change_type, c.old_value, "
+               "c.new_value, c.window_start, c.window_end, a.event_id")
     if scope.as_of is not None:
-        where, params = _as_of_filter(con, scope, obj)
-        source = ("main.fct_crm_field_changes c left join main.fct_change_attribution a "
-                  "on a.change_id = c.change_id and a.record_type = 'observed_change'")
-    else:
-        where, params = _scope_filter(scope, "x", "a")
-        where = f"a.record_type = 'observed_change' and a.cause in ('agent', 'agent_dry_run') and {where}"
-        source = ("main.fct_change_attribution a join main.fct_crm_field_changes c on c.change_id = a.change_id "
-                  "left join main.fct_agent_actions x on x.event_id = a.event_id") \
-            if table_exists(con, "main", "fct_agent_actions") else \
-            ("main.fct_change_attribution a join main.fct_crm_field_changes c on c.change_id = a.change_id "
-             "left join (select null::varchar event_id, null::timestamp occurred_at) x on false")
-    con.execute(
-        f"""
-        create or replace temp table _scoped as
-        select c.change_id, {obj} as object_type, c.object_id, c.field, c.change_type, c.old_value,
-               c.new_value, c.window_start, c.window_end,
-               coalesce(list(distinct a.event_id) filter (where a.event_id is not null), []) as undoes
-        from {source}
-        where {where}
-        group by all
-        """,
-        params,
-    )
-
-
-def _as_of_filter(con: duckdb.DuckDBPyConnection, scope: Scope, obj: str) -> tuple[str, list]:
-    where = ["c.window_end > ?", f"{obj} = ?"]
-    params: list = [_naive(scope.as_of), scope.object_type]
-    if scope.ids:
-        where.append("c.object_id in (select unnest(?::varchar[]))")
-        params.append(list(scope.ids))
-    if scope.account:
-        where.append(f"c.object_id in ({_account_members(con, scope.object_type or '')})")
-        params.append(scope.account)
-    return " and ".join(where), params
+        where = ["c.window_end > $as_of", f"{obj} = $object_type"]
+        if scope.ids:
+            where.append("c.object_id in (select unnest($ids::varchar[]))")
+        if scope.account:
+            where.append(f"c.object_id in ({_account_members(con, scope.object_type or '')})")
+        return (f"select {columns} from main.fct_crm_field_changes c left join main.fct_change_attribution a "
+                f"on a.change_id = c.change_id and a.record_type = 'observed_change' where {' and '.join(where)}")
+    # Only an --agent time range needs the actions' times; joining them otherwise costs for nothing.
+    actions = "" if scope.agent is None else "left join main.fct_agent_actions x on x.event_id = a.event_id " \
+        if table_exists(con, "main", "fct_agent_actions") else \
+        "left join (select null::varchar as event_id, null::timestamp as occurred_at) x on false "
+    return (f"select {columns} from main.fct_change_attribution a "
+            f"join main.fct_crm_field_changes c on c.change_id = a.change_id {actions}"
+            f"where a.record_type = 'observed_change' and a.cause in ('agent', 'agent_dry_run') "
+            f"and {_scope_filter(scope, 'x', 'a')}")
 
 
 def _account_members(con: duckdb.DuckDBPyConnection, object_type: str) -> str:
-    """Subquery of the ids of an object type that belong to an account (bound parameter: the account)."""
+    """Subquery of the ids of an object type that belong to the account `$account`."""
     if object_type == "accounts":
-        return "select ?::varchar"
+        return "select $account::varchar"
     if object_type in ("contacts", "deals") and table_exists(con, "main", f"scd_crm_{object_type}"):
-        return f"select {OBJECTS[object_type].id_column} from main.scd_crm_{object_type} where account_id = ?"
+        return f"select {OBJECTS[object_type].id_column} from main.scd_crm_{object_type} where account_id = $account"
     raise BadInput(f"--account works with --object-type accounts, contacts or deals, not {object_type}")
 
 
-def _candidate_items(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
-    """temp `_items`: every item (unordered), from reverts, recreates and compensating actions."""
-    _recreates(con, scope)
-    con.execute(
-        f"""
-        create or replace temp table _items as
-        with per_field as (
-            select object_type, object_id, field,
-                   arg_min(old_value, window_end) as value_restore,
-                   max(window_end) as last_scoped_end,
-                   list_distinct(flatten(list(undoes))) as undoes
-            from _scoped
-            where change_type = 'update' and field is not null
-              and not exists (select 1 from _recreate r where r.object_type = _scoped.object_type
-                              and r.object_id = _scoped.object_id)
-            group by all
-        ), latest as (
-            select p.object_type, p.object_id, p.field,
-                   arg_max(c.new_value, c.window_end) as value_now, max(c.window_end) as last_end
-            from main.fct_crm_field_changes c
-            join per_field p on p.object_type = {normalized_object('c.object_type')}
-                 and p.object_id = c.object_id and p.field = c.field
-            where c.change_type = 'update'
-            group by all
-        ), deleted as (
-            select {normalized_object('object_type')} as object_type, object_id, max(window_end) as deleted_at
-            from main.fct_crm_field_changes where change_type = 'delete' group by all
-        )
+def _deleted_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+    """Records to bring back: deleted in scope, plus contacts/deals deleted with a recreated account.
+
+    The restore point is the start of the scope's first change to the record (`--as-of`: T), so the
+    recreated row also undoes the scope's earlier edits of it.
+    """
+    point = "$as_of::timestamp" if scope.as_of is not None else "min(window_start)"
+    direct = (f"select object_type, object_id, {point} as restore_point, max(window_end) as deleted_in, "
+              "coalesce(list(distinct event_id) filter (where event_id is not null), []) as undoes "
+              "from scoped s semi join (select object_type, object_id from scoped where change_type = 'delete') d "
+              "using (object_type, object_id) group by all")
+    members = " union all ".join(
+        f"select account_id, {OBJECTS[o].id_column} as member_id from main.scd_crm_{o}"
+        for o in ("contacts", "deals") if table_exists(con, "main", f"scd_crm_{o}"))
+    if not members:
+        return direct
+    return (
+        f"with direct as ({direct}) select * from direct union all "
+        f"select distinct {normalized_object('c.object_type')}, c.object_id, d.restore_point, c.window_end, d.undoes "
+        "from main.fct_crm_field_changes c join direct d on d.object_type = 'accounts' "
+        "and c.change_type = 'delete' and c.window_end = d.deleted_in "
+        f"and {normalized_object('c.object_type')} in ('contacts', 'deals') "
+        f"and c.object_id in (select member_id from ({members}) m where m.account_id = d.object_id) "
+        "and c.object_id not in (select object_id from direct)"
+    )
+
+
+def _recreate_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Each deleted record as SCD2 shows it at its restore point."""
+    parts = []
+    for name in WRITE_ORDER:
+        if name == "users" or not table_exists(con, "main", f"scd_crm_{name}"):
+            continue
+        obj = OBJECTS[name]
+        pack = ", ".join(
+            f"{quote_ident(c)} := " + (f"strftime(s.{quote_ident(c)}, '%Y-%m-%dT%H:%M:%SZ')"
+                                       if c in _TIMESTAMP_COLUMNS else f"cast(s.{quote_ident(c)} as varchar)")
+            for c in obj.columns if c not in ("updated_at", "updated_by"))
+        parts.append(
+            f"select d.object_type, d.object_id, to_json(struct_pack({pack})) as restore_row, d.undoes "
+            f"from deleted d join main.scd_crm_{name} s on d.object_type = '{name}' "
+            f"and s.{quote_ident(obj.id_column)} = d.object_id "
+            f"and s.valid_from <= d.restore_point and (s.valid_to is null or s.valid_to > d.restore_point) "
+            f"and not coalesce(s.is_deleted, false)")
+    return " union all ".join(parts) or \
+        "select null::varchar, null::varchar, null::json, []::varchar[] where false"
+
+
+_REVERTS = f"""
+    per_field as (
+        select object_type, object_id, field,
+               arg_min(old_value, window_end) as value_restore,
+               max(window_end) as last_scoped_end,
+               coalesce(list(distinct event_id) filter (where event_id is not null), []) as undoes
+        from scoped s
+        where change_type = 'update' and field is not null
+          and not exists (select 1 from recreate r where r.object_type = s.object_type and r.object_id = s.object_id)
+        group by all
+    ),
+    latest as (
+        select p.object_type, p.object_id, p.field,
+               arg_max(c.new_value, c.window_end) as value_now, max(c.window_end) as last_end
+        from main.fct_crm_field_changes c
+        join per_field p on p.object_type = {normalized_object('c.object_type')}
+             and p.object_id = c.object_id and p.field = c.field
+        where c.change_type = 'update'
+        group by all
+    ),
+    gone as (
+        select {normalized_object('object_type')} as object_type, object_id, max(window_end) as deleted_at
+        from main.fct_crm_field_changes where change_type = 'delete' group by all
+    ),
+    reverts as (
         select p.object_type, p.object_id, p.field,
                case when l.value_now is not distinct from p.value_restore then 'already_restored'
-                    when l.last_end > p.last_scoped_end or d.deleted_at > p.last_scoped_end then 'conflict'
+                    when l.last_end > p.last_scoped_end or g.deleted_at > p.last_scoped_end then 'conflict'
                     else 'revert' end as item_class,
                l.value_now, p.value_restore, null::json as restore_row, p.undoes
         from per_field p
         join latest l using (object_type, object_id, field)
-        left join deleted d using (object_type, object_id)
-        union all
-        select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from _recreate
-        """
-    )
-    if scope.as_of is None and all(table_exists(con, "main", t) for t in ("fct_claimed_changes", "fct_agent_actions")):
-        _compensating(con, scope)
+        left join gone g using (object_type, object_id)
+    )"""
 
 
-def _recreates(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
-    """temp `_recreate`: deleted records to bring back, as SCD2 shows them at the restore point.
-
-    The restore point is the start of the scope's first change to the record (`--as-of`: T), so the
-    recreated row also undoes the scope's earlier edits of it. Contacts and deals deleted in the same
-    window as a recreated account come back with it.
-    """
-    deleted = (
-        "select object_type, object_id, min(window_start) as restore_point, max(window_end) as deleted_in, "
-        "list_distinct(flatten(list(undoes))) as undoes from _scoped group by all "
-        "having bool_or(change_type = 'delete')"
-    )
-    related = (
-        f"select {normalized_object('c.object_type')}, c.object_id, d.restore_point, c.window_end, d.undoes "
-        "from main.fct_crm_field_changes c join _deleted d on d.object_type = 'accounts' "
-        f"and c.change_type = 'delete' and c.window_end = d.deleted_in "
-        f"and {normalized_object('c.object_type')} in ('contacts', 'deals') "
-        "and c.object_id in ({members})"
-    )
-    con.execute(f"create or replace temp table _deleted as {deleted}")
-    if scope.as_of is not None:
-        con.execute("update _deleted set restore_point = ?", [_naive(scope.as_of)])
-    members = " union all ".join(
-        f"select {OBJECTS[o].id_column} from main.scd_crm_{o} where account_id = d.object_id"
-        for o in ("contacts", "deals") if table_exists(con, "main", f"scd_crm_{o}")
-    )
-    if members:
-        con.execute(f"insert into _deleted {related.format(members=members)} "
-                    "and c.object_id not in (select object_id from _deleted)")
-    rows = [_recreate_row_sql(name) for name in WRITE_ORDER
-            if name != "users" and table_exists(con, "main", f"scd_crm_{name}")]
-    body = " union all ".join(rows) if rows else \
-        "select null::varchar object_type, null::varchar object_id, null::json restore_row, []::varchar[] undoes where false"
-    con.execute(f"create or replace temp table _recreate as {body}")
-
-
-def _recreate_row_sql(name: str) -> str:
-    obj = OBJECTS[name]
-    pack = ", ".join(
-        f"{quote_ident(c)} := " + (f"strftime(s.{quote_ident(c)}, '%Y-%m-%dT%H:%M:%SZ')" if c in _TIMESTAMP_COLUMNS
-                                   else f"cast(s.{quote_ident(c)} as varchar)")
-        for c in obj.columns if c not in ("updated_at", "updated_by")
-    )
-    return (
-        f"select d.object_type, d.object_id, to_json(struct_pack({pack})) as restore_row, d.undoes "
-        f"from _deleted d join main.scd_crm_{name} s on d.object_type = '{name}' "
-        f"and s.{quote_ident(obj.id_column)} = d.object_id "
-        f"and s.valid_from <= d.restore_point and (s.valid_to is null or s.valid_to > d.restore_point) "
-        f"and not coalesce(s.is_deleted, false)"
-    )
-
-
-def _compensating(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
-    """Enrollments the scope started are paused and meetings it booked cancelled (status field)."""
-    where, params = _scope_filter(scope, "x", None)
+def _compensating_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | None:
+    """Enrollments the scope started are paused and meetings it booked cancelled (field `status`)."""
+    if scope.as_of is not None or not all(table_exists(con, "main", t)
+                                          for t in ("fct_claimed_changes", "fct_agent_actions")):
+        return None
     status_now = {name: (f"(select status from main.dim_crm_{name} d where d.{OBJECTS[name].id_column} = s.object_id)"
                          if table_exists(con, "main", f"dim_crm_{name}") else "null::varchar")
                   for name in ("sequence_enrollments", "meetings")}
-    con.execute(
-        f"""
-        insert into _items
-        with started as (
-            select {normalized_object('k.object_type')} as object_type, k.object_id,
-                   list(distinct x.event_id) as undoes
-            from main.fct_claimed_changes k join main.fct_agent_actions x on x.event_id = k.event_id
-            where x.tool_name in ('enroll_in_sequence', 'book_meeting') and x.status = 'succeeded'
-              and not coalesce(x.dry_run, false)
-              and {normalized_object('k.object_type')} in ('sequence_enrollments', 'meetings') and {where}
-            group by all
-        ), current as (
-            select s.*, case s.object_type
-                when 'sequence_enrollments' then {status_now['sequence_enrollments']}
-                else {status_now['meetings']} end as value_now
-            from started s
-        )
-        select object_type, object_id, 'status',
+    kind = normalized_object("k.object_type")
+    return f"""
+        select object_type, object_id, 'status' as field,
                case when object_type = 'sequence_enrollments' and value_now in ('paused', 'stopped', 'finished')
                         then 'already_restored'
                     when object_type = 'meetings' and value_now = 'cancelled' then 'already_restored'
                     when object_type = 'meetings' and value_now = 'held' then 'conflict'
                     when object_type = 'sequence_enrollments' then 'pause_enrollment'
-                    else 'cancel_meeting' end,
+                    else 'cancel_meeting' end as item_class,
                value_now,
-               case when object_type = 'sequence_enrollments' then 'paused' else 'cancelled' end,
-               null::json, undoes
-        from current c
-        where not exists (select 1 from _items i where i.object_type = c.object_type
-                          and i.object_id = c.object_id and i.field = 'status')
-        """,
-        params,
-    )
+               case when object_type = 'sequence_enrollments' then 'paused' else 'cancelled' end as value_restore,
+               null::json as restore_row, undoes
+        from (
+            select s.*, case s.object_type when 'sequence_enrollments' then {status_now['sequence_enrollments']}
+                        else {status_now['meetings']} end as value_now
+            from (
+                select {kind} as object_type, k.object_id, list(distinct x.event_id) as undoes
+                from main.fct_claimed_changes k join main.fct_agent_actions x on x.event_id = k.event_id
+                where x.tool_name in ('enroll_in_sequence', 'book_meeting') and x.status = 'succeeded'
+                  and not coalesce(x.dry_run, false)
+                  and {kind} in ('sequence_enrollments', 'meetings') and {_scope_filter(scope, 'x', None)}
+                group by all
+            ) s
+        ) c
+        where not exists (select 1 from reverts r where r.object_type = c.object_type
+                          and r.object_id = c.object_id and r.field = 'status')
+    """
 
 
-def _store_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, origin: str, now: datetime) -> str:
-    """Number the items parent-first, hash them, and insert plan + items; returns the plan id."""
+def _insert_items_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+    """One statement: scope -> deletes -> recreates -> reverts -> compensations, numbered parent-first."""
+    compensating = _compensating_sql(con, scope)
     order = " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
-    con.execute(
-        f"""
-        create or replace temp table _numbered as
-        select row_number() over (
-                   order by case item_class when 'recreate' then 0 else 1 end,
-                            case object_type {order} else 99 end, object_id, field nulls first
-               )::integer as item_no, *, false as forced
-        from _items
-        """
-    )
-    plan_hash = con.execute(f"select {ITEM_HASH_SQL} from _numbered").fetchone()[0]
-    plan_id = f"rp_{now:%Y%m%dT%H%M%SZ}_{plan_hash[:8]}"
-    if con.execute("select count(*) from restore.plans where plan_id = ?", [plan_id]).fetchone()[0]:
-        raise BadInput(f"plan {plan_id} already exists (same items planned in the same second); use it")
-    count = con.execute("select count(*) from _numbered").fetchone()[0]
-    con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
-                [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
-    con.execute(
-        """
+    items = ("select * from reverts union all "
+             "select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from recreate"
+             + (f" union all {compensating}" if compensating else ""))
+    return f"""
         insert into restore.items
-        select ?, item_no, object_type, object_id, field, item_class, value_now, value_restore, restore_row,
-               undoes, forced,
-               substr(sha256(concat_ws('|', ?, item_no, object_type, object_id, coalesce(field, '*'))), 1, 32)
-        from _numbered
-        """,
-        [plan_id, plan_id],
-    )
-    return plan_id
+        with scoped as ({_scoped_sql(con, scope)}),
+        deleted as ({_deleted_sql(con, scope)}),
+        recreate as ({_recreate_sql(con)}),
+        {_REVERTS},
+        items as ({items})
+        select $plan_id, item_no, object_type, object_id, field, item_class, value_now, value_restore,
+               restore_row, undoes, false, $plan_id || '/' || item_no
+        from (
+            select row_number() over (
+                       order by case item_class when 'recreate' then 0 else 1 end,
+                                case object_type {order} else 99 end, object_id, field nulls first
+                   )::integer as item_no, *
+            from items
+        )
+    """
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (fixed key order), one line per item in item
