@@ -147,12 +147,13 @@ KINDS: dict[str, RuleKind] = {
         RuleKind(
             "stage_transitions",
             "Forbidden deal stage transitions on the claimed old->new stage (state as of the call when "
-            "the claim has no old value): regressions, leaving a closed stage, skipping to a guarded stage.",
+            "the claim has no old value): going back in `stages`, reopening an exit stage, entering a "
+            "guarded stage from too early a stage. An exit may be entered from any stage.",
             {
                 "tools": _tools(),
                 "pipeline": Param("str", "pipeline the stage order belongs to", required=True),
                 "stages": Param("list", "open stages in order, ending with the won stage", required=True),
-                "exits": Param("list", "stages reachable from any open stage (e.g. closed_lost)"),
+                "exits": Param("list", "stages reachable from any stage and never left (e.g. closed_lost)"),
                 "min_from": Param("pairs", "target stage -> the earliest stage it may be entered from"),
             },
             "stage_regression",

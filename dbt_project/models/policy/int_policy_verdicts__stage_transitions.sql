@@ -1,6 +1,7 @@
 -- Rule kind stage_transitions: a deal stage change (the claimed old -> new; the stage as of the call
--- when the claim has no old value) that goes backwards, leaves a closed stage, or enters a guarded
--- stage (min_from) from too early a stage. Stages outside the rule's pipeline vocabulary are not judged.
+-- when the claim has no old value) that goes backwards in `stages`, leaves an exit stage (reopens a lost
+-- deal), or enters a guarded stage (min_from) from too early a stage. An exit (closed_lost) may be
+-- entered from any stage. Stages outside the rule's pipeline vocabulary are not judged.
 {{ config(materialized='view', schema=var('crmguard_policy_output_schema', none)) }}
 
 with
@@ -12,8 +13,7 @@ rules as (
 ),
 
 ranks as (
-    select rule_id, value as stage, position as stage_rank,
-           position = max(position) over (partition by rule_id) as is_won
+    select rule_id, value as stage, position as stage_rank
     from {{ ref('int_policy__rule_lists') }}
     where param = 'stages'
 ),
@@ -55,7 +55,6 @@ judged as (
         applicable.*,
         old_rank.stage_rank as old_rank,
         new_rank.stage_rank as new_rank,
-        old_rank.is_won as old_is_won,
         old_exit.stage is not null as old_is_exit,
         new_exit.stage is not null as new_is_exit,
         guard_rank.stage_rank as guard_min_rank,
@@ -76,7 +75,7 @@ classified as (
             when not is_attempted or new_stage is null or old_stage is null or old_stage = new_stage then null
             when deal_pipeline is not null and deal_pipeline <> rule_pipeline then null
             when (old_rank is null and not old_is_exit) or (new_rank is null and not new_is_exit) then null
-            when old_is_exit or old_is_won then 'leaves closed stage ' || old_stage
+            when old_is_exit then 'reopens ' || old_stage
             when new_is_exit then 'ok'
             when new_rank < old_rank then 'regression ' || old_stage || ' -> ' || new_stage
             when guard_min_rank is not null and old_rank < guard_min_rank
