@@ -43,7 +43,7 @@ def test_genai_semconv_document_maps_runs_and_tool_calls() -> None:
     assert (
         send["agent_id"] == "outbound-sdr" and send["agent_version"] == "v7" and send["run_id"] == "run-0001"
     )
-    assert send["actor"] == {"type": "agent", "id": "u-agent-sdr", "role": "sdr_agent"}
+    assert send["actor"] == {"type": "agent", "id": "u-agent-sdr", "role": "sdr_agent", "on_behalf_of": None}
     assert send["tool"] == {
         "name": "send_email",
         "call_id": "call_Xy12",
@@ -52,7 +52,7 @@ def test_genai_semconv_document_maps_runs_and_tool_calls() -> None:
     assert send["target"] == {"object_type": "contact", "object_id": "c-17", "account_id": "a-3"}
     assert send["context"]["model"] == "gpt-4.1"  # inherited from the invoke_agent span
     assert send["occurred_at"] == "2026-01-01T09:00:10.000000Z" and send["step"] == 1
-    assert update["outcome"] == {"status": "failed", "error": "timeout", "attempt": 1}
+    assert update["outcome"] == {"status": "failed", "error": "timeout", "attempt": 1, "retry_of": None}
     assert update["changes"] == [
         {"object_type": "contact", "object_id": "c-17", "field": "title", "old": None, "new": "VP Sales"}
     ]

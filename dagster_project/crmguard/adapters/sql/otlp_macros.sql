@@ -100,3 +100,7 @@ end;
 
 create or replace temp macro otlp_attr(attrs, key) as attrs -> ('$."' || key || '"');
 create or replace temp macro otlp_str(attrs, key) as attrs ->> ('$."' || key || '"');
+
+-- Unknown native fields carried in crmguard.*.extra join the mapped event. The event is the merge
+-- target, so JSON nulls inside its arguments and sections survive (a merge patch deletes null keys).
+create or replace temp macro otlp_with_extra(extra, event) as json_merge_patch(event, coalesce(extra, '{}'::JSON));

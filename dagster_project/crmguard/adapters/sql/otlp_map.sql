@@ -258,7 +258,7 @@ from otlp_mappable m
 where operation = 'execute_tool';
 
 create or replace temp table otlp_events as
-select line, span_seq, 1 as seq, event_id, json_merge_patch(coalesce(otlp_json_arg(otlp_attr(attrs, 'crmguard.event.extra')), '{}'), json_object(
+select line, span_seq, 1 as seq, event_id, otlp_with_extra(otlp_json_arg(otlp_attr(attrs, 'crmguard.event.extra')), json_object(
     'schema_version', '1', 'event_id', event_id, 'event_type', 'tool_call',
     'occurred_at', strftime(start_ts, '%Y-%m-%dT%H:%M:%S.%fZ'),
     'agent_id', agent_id, 'agent_version', agent_version, 'run_id', run_id, 'step', step,
@@ -298,7 +298,7 @@ with runs as (
 select line, span_seq, seq,
        coalesce(otlp_str(attrs, 'crmguard.run_' || run_event || '.event_id'),
                 'otlp-' || trace_id || '-' || span_id || '-' || run_event) as event_id,
-       json_merge_patch(coalesce(otlp_json_arg(otlp_attr(attrs, 'crmguard.run_' || run_event || '.extra')), '{}'), json_object(
+       otlp_with_extra(otlp_json_arg(otlp_attr(attrs, 'crmguard.run_' || run_event || '.extra')), json_object(
     'schema_version', '1',
     'event_id', coalesce(otlp_str(attrs, 'crmguard.run_' || run_event || '.event_id'),
                          'otlp-' || trace_id || '-' || span_id || '-' || run_event),
@@ -332,7 +332,7 @@ with span_events as (
 )
 select line, span_seq, 10 + ev_i as seq,
        coalesce(otlp_str(ev_attrs, 'crmguard.event_id'), 'otlp-' || trace_id || '-' || span_id || '-e' || ev_i) as event_id,
-       json_merge_patch(coalesce(otlp_json_arg(otlp_attr(ev_attrs, 'crmguard.event.extra')), '{}'), json_object(
+       otlp_with_extra(otlp_json_arg(otlp_attr(ev_attrs, 'crmguard.event.extra')), json_object(
     'schema_version', '1',
     'event_id', coalesce(otlp_str(ev_attrs, 'crmguard.event_id'), 'otlp-' || trace_id || '-' || span_id || '-e' || ev_i),
     'event_type', event_type,
