@@ -11,4 +11,5 @@ REGISTRY: dict[str, str] = {
     "ingest": "crmguard.bench.ingest:run",
     "export": "crmguard.export.bench:run",
     "restore": "crmguard.restore.bench:run",
+    "policy": "crmguard.policy.bench:run",
 }

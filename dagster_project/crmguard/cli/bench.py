@@ -74,6 +74,28 @@ def bench_export(
     _show(run(actions, data_dir, progress), as_json)
 
 
+@bench_app.command("policy")
+def bench_policy(
+    actions: Annotated[int, typer.Option("--actions", min=1, help="Actions to evaluate (a generated world, replicated).")] = 1_000_000,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the temporary warehouse goes.")] = Path(
+        "data/bench"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The default policy over --actions actions against the slowest single rule as a bare DuckDB query.
+
+    ratio = policy models' execution time in dbt / slowest bare single-rule query, lower is better,
+    target <= 3 (the rules share one point-in-time scan of the actions).
+
+    \b
+    Examples:
+      crmguard bench policy                      # 1M actions
+      crmguard bench policy --actions 200000 --json
+    """
+    from crmguard.policy.bench import run
+
+    _show(run(actions, data_dir, progress), as_json)
+
+
 @bench_app.command("all")
 def bench_all(as_json: JsonOpt = False) -> None:
     """Run every registered benchmark with its defaults, one result each (a JSON list with --json).
