@@ -61,12 +61,10 @@ def export_audit_command(
 ) -> None:
     """Export the audit tables of a window with a signed manifest (emails and names pseudonymized).
 
+    \b
     Examples:
-
       crmguard export audit --from 2026-01-01 --to 2026-02-01 --out exports/2026-01
-
       crmguard export audit --from 2026-01-01 --to 2026-01-08 --format ocsf --out exports/siem-w1
-
       crmguard export audit --from 2026-01-01 --to 2026-01-02 --include-pii --as u-comp-1 --out exports/case-17
     """
     from crmguard.export.exporter import ExportRequest, export_audit
@@ -100,10 +98,9 @@ def export_verify_command(
 ) -> None:
     """Check signature, file hashes and row counts, and the chain of exports. Exit 1 on any finding.
 
+    \b
     Examples:
-
       crmguard export verify exports/2026-01
-
       crmguard export verify exports/2026-01 exports/2026-02 --public-key auditor/crmguard.pub.pem
     """
     from crmguard.export.keys import PUBLIC_KEY
@@ -130,10 +127,9 @@ def _print_verify(result: dict) -> None:
 def audit_seal_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """Compute and store the hash chain of every audit table (run after each build).
 
+    \b
     Examples:
-
       crmguard audit seal
-
       crmguard audit seal --warehouse data/warehouse.duckdb --json
     """
     from crmguard.export.chain import seal
@@ -159,10 +155,9 @@ def audit_verify_command(
 ) -> None:
     """Recompute the hash chain and name the first altered, inserted or deleted row (exit 1).
 
+    \b
     Examples:
-
       crmguard audit verify
-
       crmguard audit verify --since 2026-01-15 --json
     """
     from crmguard.export.tamper import verify
@@ -189,10 +184,9 @@ def report_command(
 ) -> None:
     """Write the governance report: activity, violations, approvals, changes, checks, restores, runs.
 
+    \b
     Examples:
-
       crmguard report --out report.html
-
       crmguard report --out /tmp/governance.html --warehouse data/warehouse.duckdb --json
     """
     from crmguard.report.page import write_report

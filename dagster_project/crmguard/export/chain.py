@@ -139,10 +139,14 @@ def seal(con: duckdb.DuckDBPyConnection, registry: tuple[AuditTable, ...] = REGI
     return result
 
 
+def fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
+    """A query's result as one Arrow table (hash arrays stay in Arrow until the chain pass)."""
+    result = con.execute(sql, params or []).arrow()
+    return result.read_all() if isinstance(result, pa.RecordBatchReader) else result
+
+
 def _seal_table(con: duckdb.DuckDBPyConnection, seal_id: int, table: AuditTable, columns: list[str]) -> dict:
-    rows = con.execute(f"select * from ({hashed_rows_sql(table, columns)}) order by day, seq").arrow()
-    if isinstance(rows, pa.RecordBatchReader):
-        rows = rows.read_all()
+    rows = fetch_arrow(con, f"select * from ({hashed_rows_sql(table, columns)}) order by day, seq")
     passed = chain(table.name, rows.column("day").to_pylist(), rows.column("content_hash").to_pylist())
     stored = rows.append_column("chain_hash", pa.array(passed.chain_hashes, pa.binary()))
     con.execute("delete from audit.row_hashes where table_name = ?", [table.name])

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from crmguard.errors import BadInput
-from crmguard.export.chain import chain, genesis, hashed_rows_sql, latest_seal
+from crmguard.export.chain import chain, fetch_arrow, genesis, hashed_rows_sql, latest_seal
 from crmguard.export.registry import REGISTRY, AuditTable, table_columns
 from crmguard.warehouse import quote_ident
 
@@ -131,15 +131,19 @@ def _stored_chain(
             [seal_id, table.name, since],
         ).fetchone()
         start = bytes.fromhex(before[0]) if before else start
-    stored = con.execute(
+    stored = fetch_arrow(
+        con,
         "select row_key, day, seq, content_hash, chain_hash from audit.row_hashes "
         "where table_name = ? and day >= ? order by day, seq",
         [table.name, since or dt.date(1970, 1, 1)],
-    ).fetchall()
-    passed = chain(table.name, [r[1] for r in stored], [r[3] for r in stored], start)
-    for r, recomputed in zip(stored, passed.chain_hashes, strict=True):
-        if r[4] != recomputed:
-            return Finding(table.name, "chain_state_altered", r[0], r[1].isoformat(), int(r[2]), 1)
+    )
+    days = stored.column("day").to_pylist()
+    passed = chain(table.name, days, stored.column("content_hash").to_pylist(), start)
+    sealed_chain = stored.column("chain_hash").to_pylist()
+    if passed.chain_hashes != sealed_chain:
+        i = next(i for i, (a, b) in enumerate(zip(passed.chain_hashes, sealed_chain, strict=True)) if a != b)
+        return Finding(table.name, "chain_state_altered", stored.column("row_key")[i].as_py(),
+                       days[i].isoformat(), int(stored.column("seq")[i].as_py()), 1)
     heads = dict(
         con.execute(
             "select day, head_hash from audit.day_heads where seal_id = ? and table_name = ? and day >= ?",
