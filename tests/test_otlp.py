@@ -130,14 +130,16 @@ def test_unmappable_spans_and_lines_are_rejected_with_reasons() -> None:
 
 
 def _normalise(event: dict[str, Any]) -> dict[str, Any]:
-    """The fields a fact reads, with the defaults the mapping fills in, and times as UTC instants."""
+    """The fields a fact reads, with the defaults the mapping fills in, and times as UTC instants.
 
-    def drop_nulls(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: drop_nulls(v) for k, v in value.items() if v is not None}
-        return value
-
-    event = drop_nulls({k: v for k, v in event.items() if k != "_otlp"})
+    An absent envelope field and a null one mean the same; inside arguments and sections nulls must
+    survive as they are.
+    """
+    envelope = ("actor", "tool", "target", "context", "outcome")
+    event = {k: v for k, v in event.items() if k != "_otlp" and v is not None}
+    for key in envelope:
+        if isinstance(event.get(key), dict):
+            event[key] = {k: v for k, v in event[key].items() if v is not None}
     event["occurred_at"] = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00")).astimezone(UTC)
     if event["event_type"] == "tool_call":
         event.setdefault("changes", [])
