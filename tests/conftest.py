@@ -19,6 +19,8 @@ import pytest
 from crmguard.transform import build
 
 CRMGUARD = str(Path(sys.executable).parent / "crmguard")
+# dagster-dbt looks for `dbt` on PATH (STACK.md): put this environment's first, even when unactivated.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 # Small enough for 2 shared cores: a few hundred accounts over a few days.
 WORLD_ACCOUNTS = 120
@@ -52,6 +54,15 @@ def make_world(folder: Path, seed: int = 7, incidents: str = "all", accounts: in
     result = build(warehouse)
     assert result.success, result.failures
     return World(root=root, ground_truth=root / "ground_truth.jsonl", warehouse=warehouse)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """Parse the dbt project once (prepare_if_dev does nothing under pytest, STACK.md)."""
+    from crmguard.project import dbt_project
+
+    dbt_project.preparer.prepare(dbt_project)
+    return dbt_project.manifest_path
 
 
 @pytest.fixture(scope="session")

@@ -28,19 +28,17 @@ _GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "audit
 
 
 class CrmguardDbtTranslator(DagsterDbtTranslator):
-    """Asset groups by dbt folder, so the UI shows the layers of STYLE.md."""
+    """Asset keys are the table names in `main` (no schema prefix, whatever dbt-dagster's default does
+    with `+schema`), groups follow the dbt folders, so the UI shows the layers of STYLE.md."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
-        node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or {}
-        fqn = node.get("fqn") or []
-        layer = fqn[1] if len(fqn) > 2 else (node.get("resource_type") + "s" if node.get("resource_type") else "")
-        group = _GROUPS.get(layer)
-        if node.get("resource_type") == "source":
+        node = manifest["nodes"].get(unique_id)
+        if node is None:  # a source: its key comes from meta.dagster.asset_key (the ingest asset)
             return spec
-        # Every model lives in schema `main`; the bare model name is the key the checks and the UI use.
-        spec = spec.replace_attributes(key=dg.AssetKey([node["name"]]))
-        return spec.replace_attributes(group_name=group) if group else spec
+        fqn = node.get("fqn") or []
+        layer = fqn[1] if len(fqn) > 2 else node["resource_type"] + "s"
+        return spec.replace_attributes(key=dg.AssetKey([node["name"]]), group_name=_GROUPS.get(layer, "audit_marts"))
 
 
 # Every crm_* source table is written by the one snapshot-ingest asset, hence duplicate source keys;
@@ -53,9 +51,12 @@ translator = CrmguardDbtTranslator(settings=DagsterDbtTranslatorSettings(
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
             pool="warehouse_writer")
 def crmguard_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
-    """dbt build of the selected models, snapshots and tests on the configured warehouse."""
+    """dbt build of the selected models, snapshots and tests on the configured warehouse.
+
+    Cautious indirect selection: a partial materialization runs only the tests whose parents it builds.
+    """
     with warehouse_env(Path(warehouse.resolved_path())):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
 
 
 # The dbt of this environment, so an unactivated venv works too (STACK.md).

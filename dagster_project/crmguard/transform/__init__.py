@@ -13,7 +13,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,3 +147,17 @@ def build(
     if full_refresh:
         extra.append("--full-refresh")
     return run_dbt("build", warehouse, extra, on_line)
+
+
+@contextmanager
+def warehouse_env(warehouse: Path) -> Iterator[None]:
+    """Point dbt children started by this process (dagster-dbt copies os.environ) at `warehouse`."""
+    previous = os.environ.get(WAREHOUSE_DIR_ENV)
+    os.environ[WAREHOUSE_DIR_ENV] = dbt_env(warehouse)[WAREHOUSE_DIR_ENV]
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_DIR_ENV, None)
+        else:
+            os.environ[WAREHOUSE_DIR_ENV] = previous
