@@ -8,11 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import CRMGUARD
-from test_attribution import OWN_NODES, write_hand_world
 
+from conftest import CRMGUARD
 from crmguard.transform import build
 from crmguard.warehouse import connect
+from test_attribution import OWN_NODES, write_hand_world
 
 MARTS = ("fct_agent_actions", "fct_claimed_changes", "fct_agent_runs", "fct_crm_field_changes",
          "fct_change_attribution", "int_crm_deals_versions", "scd_crm_deals", "dim_crm_deals", "dim_agents")
