@@ -1,12 +1,70 @@
-"""CLI commands: run (stub until issue 5 lands)."""
+"""CLI command: run (the scheduled job in one call: ingest the landing folder, build, check)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
 from crmguard.cli import app
-from crmguard.cli.common import not_available
+from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
+from crmguard.errors import EXIT_CHECK_FAILED
+from crmguard.ingest import ingest_paths
+from crmguard.paths import landing_dir, warehouse_path
+from crmguard.quality.runner import run_checks
+from crmguard.transform import build
 
 
 @app.command("run")
-def run_command() -> None:
-    """Not available yet (issue 5)."""
-    not_available("issue 5")
+def run_command(
+    landing: Annotated[
+        Path | None,
+        typer.Option("--landing", envvar="CRMGUARD_LANDING", show_default=False,
+                     help="Landing folder (default ./data/landing; env CRMGUARD_LANDING)."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Full sweep of the integrity suites.")] = False,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The scheduled job in one call: ingest the landing folder, dbt build, integrity checks.
+
+    The same steps the Dagster schedule and sensor run (job `crmguard_run`). Files already loaded
+    are skipped, so running it again is cheap. Exit 1 when a dbt test or a critical expectation
+    failed, 2 on bad input.
+
+    \b
+    Examples:
+      crmguard run
+      CRMGUARD_LANDING=/srv/agent-logs crmguard run --json
+      crmguard run --landing data/demo/world --warehouse data/demo/warehouse.duckdb
+    """
+    target = warehouse_path(warehouse)
+    folder = landing_dir(landing)
+    folder.mkdir(parents=True, exist_ok=True)
+    progress(f"crmguard run: ingesting {folder}")
+    ingested = ingest_paths(target, [folder], progress=progress)
+    progress("crmguard run: dbt build")
+    built = build(target, on_line=None)
+    progress("crmguard run: integrity checks" + (" (full sweep)" if full else ""))
+    checked = run_checks(target, None, full=full)
+    result = {
+        "warehouse": str(target),
+        "ingest": {k: v for k, v in ingested.to_json().items() if k != "files"},
+        "build": built.as_dict(),
+        "check": checked.to_json(),
+        "success": built.success and checked.success,
+    }
+    emit(result, as_json, _print_summary)
+    if not result["success"]:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _print_summary(result: dict) -> None:
+    ingest, build_, check = result["ingest"], result["build"], result["check"]
+    typer.echo(f"ingest: loaded {ingest['loaded']}, rejected {ingest['rejected']}, "
+               f"duplicates {ingest['duplicates']}, skipped files {ingest['skipped_files']}")
+    typer.echo(f"build:  {'ok' if build_['success'] else 'FAILED'} ({len(build_['failures'])} failures, "
+               f"{build_['elapsed_seconds']} s)")
+    failed = [f"{s['name']}: {f['expectation']}" for s in check["suites"] for f in s["failed"]]
+    typer.echo(f"check:  {'ok' if check['success'] else 'FAILED'}" + (f" ({'; '.join(failed)})" if failed else ""))
