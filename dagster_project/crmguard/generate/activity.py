@@ -81,13 +81,13 @@ def sdr_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     acc_row = ctx.account_row().reindex(con["account_id"].to_numpy()).to_numpy()
     pool = np.flatnonzero(ctx.pool_accounts()[acc_row] & ctx.clean_contacts())
     pool = pool[pool % share[1] == share[0]]
-    n = min(int(len(pool) * 0.75), 1_500 * ctx.days)
+    n = min(int(len(pool) * 0.75), 2_000 * ctx.days)
     chosen = np.sort(rng.choice(pool, n, replace=False))
     cid, email = con["contact_id"].to_numpy()[chosen], con["email"].to_numpy()[chosen]
     account = con["account_id"].to_numpy()[chosen]
     domain = acc["domain"].to_numpy()[acc_row[chosen]]
     d0 = rng.integers(0, ctx.days, n)
-    t0 = active_times(rng, d0, 6, 22)
+    t0 = active_times(rng, d0)
     times, is_send = _thread_steps(ctx, n, t0, d0)
     ok = times[:, 0] >= 0
     chosen, cid, email, account, domain, d0, t0, times, is_send = (
@@ -233,7 +233,7 @@ def router_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     rng, _plan = ctx.rng, ctx.plan
     acc = ctx.table("accounts")
     n_acc = len(acc)
-    per_day = max(3, n_acc // 7 // share[1])
+    per_day = max(3, n_acc // 4 // share[1])
     days = np.repeat(np.arange(ctx.days), per_day)
     t = active_times(rng, days)
     rows = rng.integers(0, n_acc, len(t))
@@ -309,7 +309,11 @@ def dealdesk_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     new_idx = stage0[deal_rows].astype(np.int64) + order + 1
     lost = rng.random(len(deal_rows)) < 0.08
     first_lost = pd.Series(np.where(lost, order, 99)).groupby(deal_rows).transform("min").to_numpy()
-    ok = (order <= first_lost) & ((new_idx <= 4) | ((new_idx == 5) & customer[deal_rows]) | (order == first_lost))
+    # A move is valid while the deal is open: forward to negotiation, closed_won only for customers
+    # (from negotiation), closed_lost from any open stage. Everything after the first invalid move goes.
+    valid = np.where(lost, new_idx <= 5, (new_idx <= 4) | ((new_idx == 5) & customer[deal_rows]))
+    invalid = pd.Series(~valid | (order > first_lost)).groupby(deal_rows).cummax().to_numpy()
+    ok = ~invalid
     deal_rows, order, new_idx, lost = deal_rows[ok], order[ok], new_idx[ok], (order == first_lost)[ok]
     new_stage = np.where(lost, "closed_lost", np.asarray(("prospecting",) + OPEN_STAGES[1:] + ("closed_won",),
                                                          dtype=object)[np.minimum(new_idx, 5)])
@@ -330,7 +334,7 @@ def _deal_moves(ctx: Ctx, agent: Agent, rows: np.ndarray, stage: np.ndarray, day
     deals = ctx.table("deals")
     n = len(rows)
     ids, account = deals["deal_id"].to_numpy()[rows], deals["account_id"].to_numpy()[rows]
-    t = active_times(rng, day, 7, 19)
+    t = active_times(rng, day)
     amount = np.char.mod("%.2f", np.round(deals["amount"].astype(float).to_numpy()[rows]
                                           * rng.uniform(0.8, 1.3, n), -2)).astype(object)
     close = iso_date(t + rng.integers(14, 90, n) * DAY)
