@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -175,3 +178,23 @@ def test_export_never_overwrites(exported: tuple[Path, Path], warehouse: Path) -
     out, keys = exported
     with pytest.raises(BadInput, match="must be new or empty"):
         _export(warehouse, out, keys)
+
+
+def test_cli_export_and_verify_exit_codes(warehouse: Path, tmp_path: Path) -> None:
+    cli = str(Path(sys.executable).parent / "crmguard")
+    env = {**os.environ, "CRMGUARD_WAREHOUSE": str(warehouse), "CRMGUARD_HOME": str(tmp_path / "keys")}
+    out = tmp_path / "cli-export"
+    made = subprocess.run([cli, "export", "audit", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02",
+                           "--out", str(out), "--json"], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["manifest"]["window"] == {"from": "2026-01-01T00:00:00Z",
+                                                             "to": "2026-01-02T00:00:00Z"}
+    ok = subprocess.run([cli, "export", "verify", str(out)], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    (out / "main.fct_stop_events.parquet").unlink()
+    bad = subprocess.run([cli, "export", "verify", str(out)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "main.fct_stop_events.parquet is missing (removed)" in bad.stderr
+    wrong = subprocess.run([cli, "export", "audit", "--from", "2026-01-02", "--to", "2026-01-01", "--out",
+                            str(tmp_path / "x")], env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "must be after --from" in wrong.stderr
