@@ -12,11 +12,11 @@ SUITE = Suite(
     asset_key=("fct_agent_actions",),
     description="Tool-call keys and statuses; every call that relies on an approval has it.",
     expectations=[
-        not_null(KEY, "event_id"),
-        unique(KEY, "event_id"),
-        not_null(KEY, "run_id"),
-        not_null(KEY, "tool_name"),
-        in_set(KEY, "status", ["succeeded", "failed", "blocked", "skipped"]),
+        not_null("event_id"),
+        unique("event_id"),
+        not_null("run_id"),
+        not_null("tool_name"),
+        in_set("status", ["succeeded", "failed", "blocked", "skipped"]),
         no_rows(
             "approved_call_has_approval", "audit_trail",
             "select event_id from {batch} where approval_id is not null and approval_id not in ("

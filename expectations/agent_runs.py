@@ -14,9 +14,9 @@ SUITE = Suite(
     # a run whose writes were observed (or restored) in a snapshot since the last check
     also_recheck=["run_id in (select run_id from main.fct_change_attribution where window_end > {since})"],
     expectations=[
-        not_null(KEY, "run_id"),
-        unique(KEY, "run_id"),
-        in_set(KEY, "status", ["completed", "failed_mid_way", "failed", "stopped", "running"]),
+        not_null("run_id"),
+        unique("run_id"),
+        in_set("status", ["completed", "failed_mid_way", "failed", "stopped", "running"]),
         no_rows(
             "step_sequence_gapless", "audit_trail",
             "select a.run_id from main.fct_agent_actions a where a.run_id in (select run_id from {batch})"

@@ -12,9 +12,9 @@ SUITE = Suite(
     asset_key=("fct_approvals",),
     description="Approval keys and decisions; every decision answers a recorded request.",
     expectations=[
-        not_null(KEY, "approval_id"),
-        unique(KEY, "approval_id"),
-        in_set(KEY, "decision", ["approved", "rejected"]),
+        not_null("approval_id"),
+        unique("approval_id"),
+        in_set("decision", ["approved", "rejected"]),
         no_rows(
             "decision_has_request", "audit_trail",
             "select approval_id from {batch} where decided_event_id is not null"

@@ -20,9 +20,9 @@ SUITE = Suite(
     asset_key=("fct_change_attribution",),
     description="Every agent write verified by the CRM; no unexplained change to protected fields.",
     expectations=[
-        not_null(KEY, "attribution_id"),
-        unique(KEY, "attribution_id"),
-        in_set(KEY, "record_type", ["observed_change", "claimed_write"]),
+        not_null("attribution_id"),
+        unique("attribution_id"),
+        in_set("record_type", ["observed_change", "claimed_write"]),
         no_rows(
             "agent_writes_verified", "post_action",
             "select attribution_id from {batch} where record_type = 'claimed_write'"

@@ -12,12 +12,12 @@ SUITE = Suite(
     asset_key=("dim_crm_contacts",),
     description="Schema, keys, accounts and owners of CRM contacts.",
     expectations=[
-        not_null(KEY, "contact_id"),
-        unique(KEY, "contact_id"),
-        not_null(KEY, "account_id"),
-        not_null(KEY, "email_opt_out", why="opt-out is always known: a NULL would let an agent email anyone"),
-        not_null(KEY, "email_bounced"),
-        not_null(KEY, "do_not_contact"),
+        not_null("contact_id"),
+        unique("contact_id"),
+        not_null("account_id"),
+        not_null("email_opt_out", why="opt-out is always known: a NULL would let an agent email anyone"),
+        not_null("email_bounced"),
+        not_null("do_not_contact"),
         of_type("email_opt_out", "BOOLEAN"),
         of_type("updated_at", "TIMESTAMP"),
         no_rows(

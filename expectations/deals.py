@@ -30,9 +30,9 @@ SUITE = Suite(
     asset_key=("dim_crm_deals",),
     description="Schema, stages, money and references of CRM deals.",
     expectations=[
-        not_null(KEY, "deal_id"),
-        unique(KEY, "deal_id"),
-        not_null(KEY, "account_id"),
+        not_null("deal_id"),
+        unique("deal_id"),
+        not_null("account_id"),
         of_type("amount", "Numeric"),
         of_type("close_date", "DATE"),
         no_rows(
@@ -41,9 +41,9 @@ SUITE = Suite(
             " or pipeline is null or stage is null",
             "every deal's stage is one of its pipeline's stages",
         ),
-        between(KEY, "amount", "amount_not_negative", 0, None, why="deal amounts are >= 0"),
+        between("amount", "amount_not_negative", 0, None, why="deal amounts are >= 0"),
         between(
-            KEY, "discount_pct", "discount_within_bounds", 0, MAX_DISCOUNT_PCT,
+            "discount_pct", "discount_within_bounds", 0, MAX_DISCOUNT_PCT,
             why=f"discounts are between 0 and {MAX_DISCOUNT_PCT} percent",
         ),
         no_rows(

@@ -12,10 +12,10 @@ SUITE = Suite(
     asset_key=("raw_load_ledger",),
     description="Ledger statuses, line accounting and event counts reconciled with raw.agent_events.",
     expectations=[
-        not_null(KEY, "load_id"),
-        not_null(KEY, "sha256"),
-        in_set(KEY, "status", ["loaded", "rejected", "skipped"]),
-        in_set(KEY, "kind", ["actions", "snapshot", "otlp"]),
+        not_null("load_id"),
+        not_null("sha256"),
+        in_set("status", ["loaded", "rejected", "skipped"]),
+        in_set("kind", ["actions", "snapshot", "otlp"]),
         no_rows(
             "lines_accounted_for", "audit_trail",
             "select load_id || ':' || path from {batch} where status = 'loaded'"

@@ -19,10 +19,10 @@ SUITE = Suite(
         " on a.account_id = c.account_id where c.captured_at > {since} or a.captured_at > {since})",
     ],
     expectations=[
-        not_null(KEY, "meeting_id"),
-        unique(KEY, "meeting_id"),
-        in_set(KEY, "status", ["scheduled", "cancelled", "held"]),
-        not_null(KEY, "starts_at"),
+        not_null("meeting_id"),
+        unique("meeting_id"),
+        in_set("status", ["scheduled", "cancelled", "held"]),
+        not_null("starts_at"),
         of_type("starts_at", "TIMESTAMP"),
         no_rows(
             "contact_exists", "referential",

@@ -13,10 +13,10 @@ SUITE = Suite(
     description="Schema, contacts and reachability of sequence enrollments.",
     also_recheck=["contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {since})"],
     expectations=[
-        not_null(KEY, "enrollment_id"),
-        unique(KEY, "enrollment_id"),
-        in_set(KEY, "status", ["active", "paused", "finished", "stopped"]),
-        between(KEY, "step", "step_not_negative", 0, None, category="schema", why="sequence steps count from 0"),
+        not_null("enrollment_id"),
+        unique("enrollment_id"),
+        in_set("status", ["active", "paused", "finished", "stopped"]),
+        between("step", "step_not_negative", 0, None, category="schema", why="sequence steps count from 0"),
         no_rows(
             "contact_exists", "referential",
             "select enrollment_id from {batch} where contact_id is null"

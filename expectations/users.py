@@ -13,9 +13,9 @@ SUITE = Suite(
     asset_key=("dim_crm_users",),
     description="Keys, roles and agent flags of CRM users (owners and approvers are looked up here).",
     expectations=[
-        not_null(KEY, "user_id"),
-        unique(KEY, "user_id"),
-        in_set(KEY, "role", ROLES),
+        not_null("user_id"),
+        unique("user_id"),
+        in_set("role", ROLES),
         of_type("is_agent", "BOOLEAN"),
         no_rows(
             "agent_flag_matches_role", "schema",

@@ -14,15 +14,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import great_expectations as gx
 from great_expectations.core import ExpectationValidationResult
 from great_expectations.datasource.fluent import SQLDatasource
+from great_expectations.datasource.fluent.interfaces import Batch
 
 from crmguard.errors import BadInput
 from crmguard.paths import warehouse_path
 from crmguard.quality import store
 from crmguard.quality.catalog import select_suites
 from crmguard.quality.gx_duckdb import gx_session
-from crmguard.quality.spec import CRITICAL, SAMPLE_SIZE, Suite, expectation_category, expectation_name
+from crmguard.quality.spec import (
+    COUNT_FORMAT,
+    CRITICAL,
+    SAMPLE_SIZE,
+    ExpectNoOffendingRows,
+    Suite,
+    evidence,
+    expectation_category,
+    expectation_name,
+)
 from crmguard.warehouse import connect, table_exists
 
 FULL, INCREMENTAL, UNCHANGED = "full", "incremental", "unchanged"
@@ -100,8 +111,8 @@ class _Plan:
         return INCREMENTAL if self.rows else UNCHANGED
 
     def batch_query(self) -> str:
-        base = f"select * from {self.suite.table}"
-        return base if self.since is None else f"{base} where {changed_rows(self.suite, self.since)}"
+        """The whole table, or on an incremental run the changed rows materialized by `_plan`."""
+        return f"select * from {self.suite.table if self.since is None else store.batch_table(self.suite.name)}"
 
 
 def changed_rows(suite: Suite, since: datetime) -> str:
@@ -126,6 +137,7 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
     finished = _utc_now()
     with connect(path) as con:
         store.save_run(con, *_store_rows(run_id, runs, started, finished))
+        store.drop_batches(con)
     return CheckReport(run_id=run_id, suites=runs)
 
 
@@ -140,11 +152,14 @@ def _plan(con, suite: Suite, full: bool) -> _Plan:
     if suite.watermark is None:
         return _Plan(suite, None, None, _count(con, suite.table))
     since = None if full else store.last_success_watermark(con, suite.name)
-    condition = "true" if since is None else changed_rows(suite, since)
-    rows, upper = con.execute(
-        f"select count(*) filter (where {condition}), max({suite.watermark}) from {suite.table}"
-    ).fetchone()
-    return _Plan(suite, since, upper or since, int(rows))
+    upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
+    if since is None:
+        return _Plan(suite, None, upper, _count(con, suite.table))
+    # Materialized once: every GX metric re-reads its batch, and re-filtering the whole table for
+    # each of them would cost as much as the full sweep.
+    batch = store.batch_table(suite.name)
+    con.execute(f"create or replace table {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
+    return _Plan(suite, since, upper or since, _count(con, batch))
 
 
 def _count(con, table: str) -> int:
@@ -152,49 +167,87 @@ def _count(con, table: str) -> int:
 
 
 def _validate(datasource: SQLDatasource, plan: _Plan) -> SuiteRun:
-    """Run the suite's GX expectations on the planned batch (skipped when nothing changed)."""
+    """Run the suite's GX expectations on the planned batch (skipped when nothing changed).
+
+    Types are read on the table asset (catalog metadata, table-level: full sweeps only, and dbt
+    contracts pin mart types between them), rows on the planned query batch; the failed row checks
+    are validated once more to collect their offending ids (`spec.evidence`).
+    """
     run = SuiteRun(plan.suite.name, plan.mode, plan.rows, plan.since, plan.upper)
     if plan.mode == UNCHANGED:
         return run
     suite = plan.suite
-    for metadata, result_format, gx_suite in suite.gx_suites():
-        if metadata:
-            asset = datasource.add_table_asset(
-                name=gx_suite.name, table_name=suite.table_name, schema_name=suite.schema)
-        else:
-            asset = datasource.add_query_asset(name=gx_suite.name, query=plan.batch_query())
-        batch = asset.add_batch_definition_whole_table("batch").get_batch()
-        run.outcomes.extend(_outcome(r) for r in batch.validate(gx_suite, result_format=result_format).results)
+    types = suite.gx_suite(metadata=True)
+    if types is not None and plan.mode == FULL:
+        table = datasource.add_table_asset(name=types.name, table_name=suite.table_name, schema_name=suite.schema)
+        run.outcomes.extend(_outcome(r) for r in _batch(table).validate(types, result_format=COUNT_FORMAT).results)
+    rows = suite.gx_suite(metadata=False)
+    if rows is not None:
+        batch = _batch(datasource.add_query_asset(name=rows.name, query=plan.batch_query()))
+        results = batch.validate(rows, result_format=COUNT_FORMAT).results
+        samples = _samples(batch, suite, [r for r in results if _failed_cleanly(r)])
+        run.outcomes.extend(_outcome(r, samples.get(_name_of(r), [])) for r in results)
     run.outcomes.sort(key=lambda o: o.expectation)
     return run
 
 
-def _outcome(result: ExpectationValidationResult) -> Outcome:
+def _batch(asset) -> Batch:
+    return asset.add_batch_definition_whole_table("batch").get_batch()
+
+
+def _failed_cleanly(result: ExpectationValidationResult) -> bool:
+    return not result.success and not result.exception_info.get("raised_exception")
+
+
+def _name_of(result: ExpectationValidationResult) -> str:
+    return expectation_name(result.expectation_config.to_domain_obj())
+
+
+def _samples(batch: Batch, suite: Suite, failed: list[ExpectationValidationResult]) -> dict[str, list]:
+    """Offending ids of the failed checks: their evidence twins, one validation per result format."""
+    groups: dict[str, tuple[dict, list]] = {}
+    for result in failed:
+        twin, fmt = evidence(result.expectation_config.to_domain_obj(), suite.key)
+        groups.setdefault(fmt["result_format"], (fmt, []))[1].append(twin)
+    samples: dict[str, list] = {}
+    for fmt, twins in groups.values():
+        evidence_suite = gx.ExpectationSuite(name=f"{suite.name}__evidence_{fmt['result_format']}", expectations=twins)
+        for result in batch.validate(evidence_suite, result_format=fmt).results:
+            samples[_name_of(result)] = _offending_ids(result)
+    return samples
+
+
+def _offending_ids(result: ExpectationValidationResult) -> list:
+    body = result.result or {}
+    if "details" in body:  # UnexpectedRowsExpectation: the query's first column is the offending id
+        return [next(iter(row.values())) for row in body["details"].get("unexpected_rows") or []]
+    key = (body.get("unexpected_index_column_names") or [None])[0]
+    return [row.get(key) for row in body.get("partial_unexpected_index_list") or []]
+
+
+def _outcome(result: ExpectationValidationResult, samples: list | None = None) -> Outcome:
     """Flatten a GX result: observed value, unexpected count and a sorted sample of offending ids."""
     expectation = result.expectation_config.to_domain_obj()
-    observed, count, samples = _evidence(result)
+    observed, count = _observed(result)
     return Outcome(
         expectation=expectation_name(expectation), expectation_type=expectation.expectation_type,
         category=expectation_category(expectation), severity=str(expectation.severity.value),
         success=bool(result.success), observed=observed, unexpected_count=count,
-        sample_ids=sorted({str(s) for s in samples if s is not None})[:SAMPLE_SIZE],
+        sample_ids=sorted({str(s) for s in samples or [] if s is not None})[:SAMPLE_SIZE],
     )
 
 
-def _evidence(result: ExpectationValidationResult) -> tuple[Any, int | None, list]:
-    """(observed, unexpected count, offending ids) from the three shapes of GX result we use."""
+def _observed(result: ExpectationValidationResult) -> tuple[Any, int | None]:
+    """(observed, unexpected count) from the shapes of GX result the suites produce."""
     body = result.result or {}
     if result.exception_info.get("raised_exception"):
         message = str(result.exception_info.get("exception_message", "")).splitlines()[0]
-        return f"error: {message}", None, []
-    if "details" in body:  # UnexpectedRowsExpectation: the query's first column is the offending id
-        rows = body["details"].get("unexpected_rows") or []
-        return body.get("observed_value"), body.get("observed_value"), [next(iter(r.values())) for r in rows]
-    if "unexpected_count" in body:  # column map: offending values, and ids through the index column
-        key = (body.get("unexpected_index_column_names") or [None])[0]
-        values = sorted({str(v) for v in body.get("partial_unexpected_list", [])})
-        return values, body["unexpected_count"], [r.get(key) for r in body.get("partial_unexpected_index_list", [])]
-    return body.get("observed_value"), None, []
+        return f"error: {message}", None
+    if "unexpected_count" in body:  # column map: the offending values
+        return sorted({str(v) for v in body.get("partial_unexpected_list", [])}), body["unexpected_count"]
+    if isinstance(result.expectation_config.to_domain_obj(), ExpectNoOffendingRows):
+        return body.get("observed_value"), body.get("observed_value")
+    return body.get("observed_value"), None  # column type
 
 
 def _store_rows(run_id: str, runs: list[SuiteRun], started: datetime, finished: datetime) -> tuple[list, list]:

@@ -12,6 +12,10 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from crmguard.warehouse import quote_ident
+
+BATCH_PREFIX = "_batch_"
+
 _DDL = """
 create schema if not exists quality;
 create table if not exists quality.check_runs (
@@ -58,6 +62,23 @@ def _store_exists(con: duckdb.DuckDBPyConnection) -> bool:
         " and table_name in ('check_runs', 'check_results')"
     ).fetchone()
     return bool(row and row[0] == 2)
+
+
+def batch_table(suite: str) -> str:
+    """Where an incremental run materializes a suite's changed rows for the duration of the run."""
+    return f"quality.{quote_ident(BATCH_PREFIX + suite)}"
+
+
+def drop_batches(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the run's batch tables and checkpoint, so no DDL lingers in the WAL (STACK.md)."""
+    names = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'quality' and starts_with(table_name, ?)",
+        [BATCH_PREFIX],
+    ).fetchall()
+    for (name,) in names:
+        con.execute(f"drop table quality.{quote_ident(name)}")
+    if names:
+        con.execute("checkpoint")
 
 
 def last_success_watermark(con: duckdb.DuckDBPyConnection, suite: str) -> datetime | None:
