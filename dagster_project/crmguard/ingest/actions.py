@@ -1,9 +1,11 @@
 """Action logs (CONTRACTS.md section 1) into raw.agent_events, with rejects and duplicates kept.
 
-Each line is read as bytes, never auto-detected: Arrow splits the file on newlines (exact 1-based line
-numbers, no quoting rules), DuckDB decodes, parses and validates every line in one pass of SQL
-(`event_rules`), and the good, first-seen events are inserted together with the rejects, the duplicate
-deliveries and the ledger row in one transaction.
+Each line is read as bytes, never auto-detected: Arrow splits the file on newlines without copying
+(exact 1-based line numbers, no quoting rules). DuckDB parses every line once into the fields a good
+event needs and judges it on that fast path (`event_rules`); only refused lines go through the full
+rule list for their reason. The stage keeps no text: the inserts read each line straight from the
+Arrow table by position (POSITIONAL JOIN), so the event text is copied once, into raw.agent_events.
+Good first-seen events, rejects, duplicate deliveries and the ledger row commit in one transaction.
 
 `load_action_lines` is the extension point for other sources of native-shaped events (OTLP traces,
 issue 8): give it an Arrow table of JSON lines and a `source_format`.
@@ -14,12 +16,12 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from crmguard.errors import BadInput
 from crmguard.ingest import event_rules as rules
@@ -56,96 +58,151 @@ def decompress(path: Path, stored: bytes) -> bytes:
 def split_lines(content: bytes) -> tuple[pa.Table, bool]:
     """An Arrow table of the content's lines and whether the last one lacks its final newline.
 
-    Zero-copy: each element spans one line including its newline (JSON ignores it; the SQL trims it).
-    The column is `text` (large_string) when the whole content is UTF-8, else `raw` (large_binary) so
-    DuckDB can reject exactly the lines that are not.
+    Zero-copy: each line is an Arrow string view (offset, length) into `content`, without its
+    terminator (LF or CRLF). The column is `text` when the whole content is UTF-8, else `raw` (binary
+    views) so that DuckDB rejects exactly the lines that are not.
     """
-    ends = _newline_ends(content)
-    terminated = content.endswith(b"\n")
-    if content and not terminated:
-        ends = np.append(ends, len(content))
-    offsets = np.concatenate([np.zeros(1, dtype=np.int64), ends])
-    lines = pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(content)])
-    numbers = pa.array(np.arange(1, len(ends) + 1, dtype=np.int64))
-    try:
-        column = {"text": lines.cast(pa.large_string())}
-    except pa.ArrowInvalid:
-        column = {"raw": lines}
-    return pa.table({"line_no": numbers, **column}), bool(content) and not terminated
-
-
-def _newline_ends(content: bytes, chunk: int = 1 << 23) -> np.ndarray:
-    """Offsets just past every newline, found in chunks so no file-sized mask is ever allocated."""
     data = np.frombuffer(content, dtype=np.uint8)
-    parts = [np.flatnonzero(data[i:i + chunk] == 10) + (i + 1) for i in range(0, len(data), chunk)]
+    newlines = _newline_positions(data)
+    open_last = bool(content) and not content.endswith(b"\n")
+    ends = np.append(newlines, len(data)) if open_last else newlines
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), newlines + 1])[: len(ends)]
+    lengths = ends - starts
+    lengths -= (lengths > 0) & (data[np.maximum(ends - 1, 0)] == 13)  # CRLF: drop the CR too
+    views = _views(content, data, starts, lengths)
+    text = pa.Array.from_buffers(pa.string_view(), len(starts), views.buffers())
+    try:
+        text.validate(full=True)
+        column = {"text": text}
+    except pa.ArrowInvalid:
+        column = {"raw": views}
+    numbers = pa.array(np.arange(1, len(starts) + 1, dtype=np.int64))
+    return pa.table({"line_no": numbers, **column}), open_last
+
+
+def _newline_positions(data: np.ndarray, chunk: int = 1 << 23) -> np.ndarray:
+    """Offsets of every newline, found in chunks so no file-sized mask is ever allocated."""
+    parts = [np.flatnonzero(data[i:i + chunk] == 10) + i for i in range(0, len(data), chunk)]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _stage_sql(relation: str, open_last_line: int, utf8: bool) -> str:
-    """Decode, parse and judge every line once; typed columns only for the good ones."""
-    paths = rules.paths_sql()
-    good = "reason IS NULL"
-    occurred = rules.utc_timestamp_sql(rules.text_sql("occurred_at"))
-    columns = {
-        "event_id": rules.text_sql("event_id"),
-        "schema_version": rules.text_sql("schema_version"),
-        "event_type": rules.text_sql("event_type"),
-        "occurred_at": occurred,
-        "agent_id": rules.text_sql("agent_id"),
-        "agent_version": rules.text_sql("agent_version"),
-        "run_id": rules.text_sql("run_id"),
-        "step": f"CAST({rules.text_sql('step')} AS INTEGER)",
-        "environment": rules.text_sql("environment"),
-        "actor_type": rules.text_sql("actor.type"),
-        "actor_id": rules.text_sql("actor.id"),
-        "actor_role": rules.text_sql("actor.role"),
-        "actor_on_behalf_of": rules.text_sql("actor.on_behalf_of"),
-    }
-    text = "text" if utf8 else "try(decode(raw))"
-    raw_text = "NULL" if utf8 else "CAST(raw AS VARCHAR)"
-    # The line without its terminator; JSON parsing ignores it, so only the stored text pays for this.
-    line = ("CASE WHEN ends_with(text, e'\\r\\n') THEN left(text, -2) "
-            "WHEN ends_with(text, e'\\n') THEN left(text, -1) ELSE coalesce(text, raw_text) END")
-    typed = ",\n        ".join(f"CASE WHEN {good} THEN {expr} END AS {name}" for name, expr in columns.items())
+_VIEW_BUFFER = 1 << 30  # view offsets are int32: address the content through 1 GiB windows
+
+
+def _views(content: bytes, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Binary views over `content` (Arrow BinaryView layout: 16 bytes per value, short values inline)."""
+    count = len(starts)
+    view = np.zeros((count, 4), dtype="<i4")
+    view[:, 0] = lengths
+
+    def gather(at: np.ndarray, width: int) -> np.ndarray:
+        """Bytes at[i]..at[i]+width-1, zero past the end of the content."""
+        idx = at[:, None] + np.arange(width)
+        inside = idx < len(data)
+        out = np.zeros(idx.shape, dtype=np.uint8)
+        out[inside] = data[idx[inside]]
+        return out
+
+    long = lengths > 12
+    long_starts = starts[long]
+    view[long, 1] = gather(long_starts, 4).view("<i4").ravel()
+    view[long, 2] = long_starts // _VIEW_BUFFER
+    view[long, 3] = long_starts % _VIEW_BUFFER
+    short = ~long
+    inline = gather(starts[short], 12)
+    inline[np.arange(12)[None, :] >= lengths[short][:, None]] = 0
+    view.view(np.uint8).reshape(count, 16)[short, 4:] = inline
+    windows = [pa.py_buffer(memoryview(content)[i:]) for i in range(0, max(len(content), 1), _VIEW_BUFFER)]
+    return pa.Array.from_buffers(pa.binary_view(), count, [None, pa.py_buffer(view), *windows])
+
+
+_COLUMNS = ("event_id", "schema_version", "event_type", "agent_id", "agent_version", "run_id", "environment")
+_ACTOR = ("type", "id", "role", "on_behalf_of")
+_LINES, _DUPS = "crmguard_ingest_lines", "crmguard_ingest_dups"
+
+
+def _text_sql(utf8: bool) -> str:
+    """The line as text, NULL when it is not UTF-8."""
+    return "l.text" if utf8 else "try(decode(l.raw))"
+
+
+def _stored_text_sql(utf8: bool) -> str:
+    """The line as kept in raw.rejects: bytes that are not UTF-8 shown escaped."""
+    return "l.text" if utf8 else "coalesce(try(decode(l.raw)), CAST(l.raw AS VARCHAR))"
+
+
+def _payload_sql(utf8: bool) -> str:
+    """The event as JSON: the Arrow JSON view of the line itself (already parsed by the fast path)."""
+    return "l.payload" if utf8 else "CAST(try(decode(l.raw)) AS JSON)"
+
+
+def _stage_sql(open_last_line: int, utf8: bool) -> str:
+    """One row per line, in line order: `ok` (every rule accepts it) and the typed columns if ok."""
+    columns = {name: rules.fast_text_sql(name) for name in _COLUMNS}
+    columns |= {f"actor_{key}": rules.fast_text_sql(f"actor.{key}") for key in _ACTOR}
+    columns["occurred_at"] = rules.utc_timestamp_sql(rules.fast_text_sql("occurred_at"))
+    columns["step"] = f"CAST({rules.fast_sql('step')} AS INTEGER)"
+    typed = ",\n      ".join(f"CASE WHEN ok THEN {expr} END AS {name}" for name, expr in columns.items())
+    text = _text_sql(utf8)
     return f"""
     CREATE OR REPLACE TEMP TABLE {_STAGE} AS
-    WITH decoded AS (
-      SELECT seq, line_no, {text} AS text, {raw_text} AS raw_text, line_no = {open_last_line} AS is_last
-      FROM {relation}
-    ), parsed AS (
-      SELECT *, try(json_type(text, {paths})) AS t FROM decoded
-    ), fields AS (
-      SELECT *, CASE WHEN t IS NOT NULL THEN json_extract_string(text, {paths}) END AS s FROM parsed
-    ), judged AS (
-      SELECT *, {rules.reject_reason_sql()} AS reason FROM fields
-    )
-    SELECT *, min(seq) OVER (PARTITION BY event_id) AS first_seq FROM (
-      SELECT seq, line_no, reason, {line} AS text,
-        {typed}
-      FROM judged
-    )
+    SELECT seq, line_no, ok, CAST(NULL AS VARCHAR) AS reason,
+      {typed}
+    FROM (
+      SELECT *, {rules.fast_valid_sql()} AS ok FROM (
+        SELECT l.seq, l.line_no,
+               CASE WHEN json_valid({text}) THEN json_transform({text}, '{rules.fast_spec()}') END AS v
+        FROM {_LINES} AS l))
     """
 
 
-def _insert_sql(source_format: str) -> dict[str, str]:
-    """The three inserts of one load, all reading the stage; parameters: load id, file, time."""
+def _explain_sql(open_last_line: int, utf8: bool) -> str:
+    """The reason for every line the fast path refused: the full rule list, run on those lines only."""
+    paths = rules.paths_sql()
+    return f"""
+    UPDATE {_STAGE} SET reason = explained.reason FROM (
+      SELECT seq, {rules.reject_reason_sql()} AS reason FROM (
+        SELECT *, CASE WHEN t IS NOT NULL THEN json_extract_string(text, {paths}) END AS s FROM (
+          SELECT *, CASE WHEN json_valid(text) THEN json_type(text, {paths}) END AS t FROM (
+            SELECT s.seq, s.ok, s.line_no = {open_last_line} AS is_last, {_text_sql(utf8)} AS text
+            FROM {_STAGE} AS s POSITIONAL JOIN {_LINES} AS l)
+          WHERE NOT ok))
+    ) AS explained
+    WHERE {_STAGE}.seq = explained.seq
+    """
+
+
+def _dups_sql() -> str:
+    """Event ids delivered more than once inside this input, with the line that wins (the first)."""
+    return f"""
+    CREATE OR REPLACE TEMP TABLE {_DUPS} AS
+    SELECT event_id, min(seq) AS first_seq FROM {_STAGE} WHERE ok GROUP BY event_id HAVING count(*) > 1
+    """
+
+
+def _insert_sql(source_format: str, utf8: bool) -> dict[str, str]:
+    """The three inserts of one load; parameters: load id, file, time."""
     return {
         "rejected": f"""
             INSERT INTO raw.rejects
-            SELECT $load_id, $file, line_no, reason, text, $now FROM {_STAGE} WHERE reason IS NOT NULL""",
+            SELECT $load_id, $file, s.line_no, s.reason, {_stored_text_sql(utf8)}, $now
+            FROM {_STAGE} AS s POSITIONAL JOIN {_LINES} AS l WHERE NOT s.ok""",
         "duplicates": f"""
             INSERT INTO raw.duplicate_events
             SELECT $load_id, $file, s.line_no, s.event_id, coalesce(e._load_id, $load_id)
-            FROM {_STAGE} s LEFT JOIN raw.agent_events e ON e.event_id = s.event_id
-            WHERE s.reason IS NULL AND (s.seq > s.first_seq OR e.event_id IS NOT NULL)""",
+            FROM {_STAGE} AS s
+            LEFT JOIN {_DUPS} AS d ON d.event_id = s.event_id
+            LEFT JOIN raw.agent_events AS e ON e.event_id = s.event_id
+            WHERE s.ok AND (s.seq > d.first_seq OR e.event_id IS NOT NULL)""",
         "loaded": f"""
             INSERT INTO raw.agent_events
-            SELECT event_id, schema_version, event_type, occurred_at, agent_id, agent_version, run_id, step,
-                   environment, actor_type, actor_id, actor_role, actor_on_behalf_of, text,
-                   '{source_format}', $load_id, $file, line_no
-            FROM {_STAGE} s
-            WHERE reason IS NULL AND seq = first_seq
-              AND NOT EXISTS (SELECT 1 FROM raw.agent_events e WHERE e.event_id = s.event_id)""",
+            SELECT s.event_id, s.schema_version, s.event_type, s.occurred_at, s.agent_id, s.agent_version,
+                   s.run_id, s.step, s.environment, s.actor_type, s.actor_id, s.actor_role,
+                   s.actor_on_behalf_of, {_payload_sql(utf8)}, '{source_format}', $load_id, $file, s.line_no
+            FROM ({_STAGE} AS s POSITIONAL JOIN {_LINES} AS l)
+            LEFT JOIN {_DUPS} AS d ON d.event_id = s.event_id
+            WHERE s.ok AND coalesce(s.seq = d.first_seq, true)
+              AND NOT EXISTS (SELECT 1 FROM raw.agent_events AS e WHERE e.event_id = s.event_id)""",
     }
 
 
@@ -161,28 +218,45 @@ def load_action_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, source: S
     counted with this load. Returns the counts; `lines = loaded + rejected + duplicates` always holds.
     """
     started_at = utc_now()
-    last = lines.num_rows if open_last_line else 0
-    numbered = lines.append_column("seq", pa.array(np.arange(lines.num_rows, dtype=np.int64)))
-    con.register("crmguard_ingest_lines", numbered)
+    last, utf8 = (lines.num_rows if open_last_line else 0), "text" in lines.column_names
+    con.register(_LINES, _with_seq_and_payload(lines))
     try:
-        con.execute(_stage_sql("crmguard_ingest_lines", last, "text" in lines.column_names))
+        con.execute(_stage_sql(last, utf8))
+        if con.execute(f"SELECT count(*) FROM {_STAGE} WHERE NOT ok").fetchone()[0]:
+            con.execute(_explain_sql(last, utf8))
+        con.execute(_dups_sql())
+        if progress:
+            progress(f"  {source.path}: {lines.num_rows} lines parsed, writing")
+        result = _write(con, lines.num_rows, source, load_id, started_at, _insert_sql(source_format, utf8),
+                        adapter_rejects)
     finally:
-        con.unregister("crmguard_ingest_lines")
-    if progress:
-        progress(f"  {source.path}: {lines.num_rows} lines parsed, writing")
+        con.unregister(_LINES)
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE}; DROP TABLE IF EXISTS {_DUPS}")
+    return result
+
+
+def _with_seq_and_payload(lines: pa.Table) -> pa.Table:
+    """Add the input order (`seq`) and, for text, the same strings typed as JSON (zero-copy)."""
+    lines = lines.append_column("seq", pa.array(np.arange(lines.num_rows, dtype=np.int64)))
+    if "text" not in lines.column_names:
+        return lines
+    text = lines.column("text").combine_chunks()
+    return lines.append_column("payload", pa.ExtensionArray.from_storage(pa.json_(text.type), text))
+
+
+def _write(con: duckdb.DuckDBPyConnection, lines: int, source: Source, load_id: str, started_at: datetime,
+           inserts: dict[str, str], adapter_rejects: pa.Table | None) -> FileResult:
+    """The load's one transaction: rejects, duplicates, events and the ledger row, or nothing."""
     params = {"load_id": load_id, "file": source.path, "now": started_at}
-    result = FileResult(source.path, source.sha256, source.kind, STATUS_LOADED, lines=lines.num_rows)
-    try:
-        with atomic(con):
-            for key, sql in _insert_sql(source_format).items():
-                used = {name: value for name, value in params.items() if f"${name}" in sql}
-                setattr(result, key, con.execute(sql, used).fetchone()[0])
-            if adapter_rejects is not None and adapter_rejects.num_rows:
-                result.rejected += _store_adapter_rejects(con, adapter_rejects, params)
-                result.lines += adapter_rejects.num_rows
-            record(con, load_id, source, result, started_at)
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    result = FileResult(source.path, source.sha256, source.kind, STATUS_LOADED, lines=lines)
+    with atomic(con):
+        for key, sql in inserts.items():
+            used = {name: value for name, value in params.items() if f"${name}" in sql}
+            setattr(result, key, con.execute(sql, used).fetchone()[0])
+        if adapter_rejects is not None and adapter_rejects.num_rows:
+            result.rejected += _store_adapter_rejects(con, adapter_rejects, params)
+            result.lines += adapter_rejects.num_rows
+        record(con, load_id, source, result, started_at)
     return result
 
 
