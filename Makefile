@@ -27,7 +27,8 @@ test: setup
 
 ## ui: the Dagster UI (dagster dev) on http://127.0.0.1:3000
 ui: setup
-	$(BIN)/dagster dev -m crmguard.definitions
+	mkdir -p data/dagster_home
+	DAGSTER_HOME=$(abspath data/dagster_home) $(BIN)/dagster dev -m crmguard.definitions
 
 ## bench: every benchmark, printing figures and ratios against the raw engine
 bench: setup
