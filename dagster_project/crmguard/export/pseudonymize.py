@@ -57,14 +57,19 @@ def _json_keys_sql(spec: PiiJsonKeys) -> str:
     expr = col
     for key in spec.keys:
         expr = f"json_merge_patch({expr}, {_patch(col, key)})"
-    return f"case when json_type({col}) = 'OBJECT' then {expr} else {col} end"
+    # The guard keeps the JSON rebuild off the rows (most of them) that carry none of the keys.
+    return (f"case when json_type({col}) = 'OBJECT' and list_has_any(json_keys({col}), "
+            f"[{_sql_list(spec.keys)}]) then {expr} else {col} end")
 
 
 def _changes_sql(spec: PiiChanges) -> str:
     col = quote_ident(spec.column)
     entry = f"json_merge_patch(json_merge_patch(c, {_patch('c', 'old')}), {_patch('c', 'new')})"
+    # A text pre-filter (no JSON parse) skips the lists that change no personal field.
+    names = "|".join(spec.fields)
     return (
-        f"case when json_type({col}) = 'ARRAY' then to_json(list_transform(cast({col} as json[]), "
+        f"case when json_type({col}) = 'ARRAY' and regexp_matches({col}::varchar, "
+        f"'\"field\"\\s*:\\s*\"({names})\"') then to_json(list_transform(cast({col} as json[]), "
         f"c -> case when (c ->> 'field') in ({_sql_list(spec.fields)}) then {entry} else c end)) "
         f"else {col} end"
     )
