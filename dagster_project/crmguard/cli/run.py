@@ -10,6 +10,7 @@ import typer
 from crmguard.cli import app
 from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
 from crmguard.errors import EXIT_CHECK_FAILED
+from crmguard.export.chain import seal_warehouse
 from crmguard.ingest import ingest_paths
 from crmguard.paths import landing_dir, warehouse_path
 from crmguard.quality.runner import run_checks
@@ -48,11 +49,13 @@ def run_command(
     built = build(target, on_line=None)
     progress("crmguard run: integrity checks" + (" (full sweep)" if full else ""))
     checked = run_checks(target, None, full=full)
+    sealed = seal_warehouse(target) if built.success else None  # chain covers facts and check results
     result = {
         "warehouse": str(target),
         "ingest": {k: v for k, v in ingested.to_json().items() if k != "files"},
         "build": built.as_dict(),
         "check": checked.to_json(),
+        "audit_seal": sealed,
         "success": built.success and checked.success,
     }
     emit(result, as_json, _print_summary)
