@@ -35,7 +35,6 @@ def _modes(report) -> dict[str, str]:
 
 def test_second_run_skips_unchanged_suites(checked_world: Path) -> None:
     modes = _modes(run_checks(checked_world))
-    assert modes.pop("users") == FULL  # users carry no watermark: always swept
     # runs whose writes a snapshot observed after the runs' own watermark are rechecked (their
     # verification changed); in this world that is every run, so the suite is incremental, not skipped
     assert modes.pop("agent_runs") == INCREMENTAL

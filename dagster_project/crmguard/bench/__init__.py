@@ -9,6 +9,7 @@ from __future__ import annotations
 
 REGISTRY: dict[str, str] = {
     "ingest": "crmguard.bench.ingest:run",
+    "check": "crmguard.quality.bench:run",
     "export": "crmguard.export.bench:run",
     "restore": "crmguard.restore.bench:run",
     "policy": "crmguard.policy.bench:run",

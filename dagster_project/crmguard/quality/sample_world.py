@@ -31,10 +31,12 @@ def _statements(accounts: int, contacts: int, deals: int, runs: int) -> list[str
     return [
         f"""create or replace table main.dim_crm_users as
         select 'u' || i as user_id, 'u' || i || '@acme.test' as email, 'User ' || i as name,
-               ['sdr', 'ae', 'ops', 'compliance', 'admin'][1 + i % 5] as role, 'na' as team, false as is_agent
+               ['sdr', 'ae', 'ops', 'compliance', 'admin'][1 + i % 5] as role, 'na' as team, false as is_agent,
+               {SNAPSHOT} as captured_at
         from range(1, {HUMANS + 1}) t(i)
         union all
-        select 'agent-' || a, a || '@agents.test', a, 'agent', 'revops', true from unnest({list(AGENTS)}) t(a)""",
+        select 'agent-' || a, a || '@agents.test', a, 'agent', 'revops', true, {SNAPSHOT}
+        from unnest({list(AGENTS)}) t(a)""",
         f"""create or replace table main.dim_crm_accounts as
         select 'a' || i as account_id, 'Account ' || i as name, 'a' || i || '.test' as domain,
                'software' as industry, cast(100 + i % 900 as integer) as employees,

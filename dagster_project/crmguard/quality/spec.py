@@ -50,8 +50,8 @@ class Suite:
     """The expectations guarding one warehouse table (one GX suite, one Dagster asset check).
 
     `watermark` is a SQL expression over the table's columns that grows when a row changes; the
-    incremental run validates rows whose watermark is newer than the last successful run's. A suite
-    without one is always swept in full. `also_recheck` holds SQL predicates over the table's rows,
+    incremental run validates rows whose watermark is newer than the last successful run's.
+    `also_recheck` holds SQL predicates over the table's rows,
     with `{since}` standing for that watermark, selecting unchanged rows whose verdict may still have
     changed because a row they refer to changed (an enrollment whose contact just unsubscribed).
     """
@@ -59,7 +59,7 @@ class Suite:
     name: str
     table: str
     key: str
-    watermark: str | None
+    watermark: str
     asset_key: tuple[str, ...]
     description: str
     expectations: Sequence[gxe.Expectation] = field(default_factory=tuple)
