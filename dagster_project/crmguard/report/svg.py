@@ -6,7 +6,7 @@ from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
            "#65a30d", "#9333ea")
-STATUS_COLORS = {"succeeded": "#16a34a", "failed": "#dc2626", "blocked": "#d97706", "skipped": "#6b7280"}
+STATUS_COLORS = {"succeeded": "#16a34a", "passed": "#16a34a", "failed": "#dc2626", "blocked": "#d97706", "skipped": "#6b7280"}
 
 
 def color_for(name: str, index: int) -> str:
@@ -18,7 +18,7 @@ def _nice_max(value: float) -> float:
     if value <= 0:
         return 1
     magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * magnitude >= value:
             return step * magnitude
     return 10 * magnitude
