@@ -50,7 +50,8 @@ def parse_incidents(spec: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in spec.split(",") if k.strip())
     unknown = [k for k in kinds if k not in INCIDENT_KINDS]
     if unknown or not kinds:
-        raise BadInput(f"--incidents: unknown kind {', '.join(unknown) or spec!r}; use all, none or a comma list "
+        names = ", ".join(unknown) if unknown else repr(spec)
+        raise BadInput(f"--incidents: unknown kind {names}; use all, none or a comma list "
                        f"of: {', '.join(INCIDENT_KINDS)}")
     return tuple(k for k in INCIDENT_KINDS if k in kinds)
 
@@ -60,6 +61,10 @@ def _validate(cfg: GenerateConfig) -> None:
         raise BadInput(f"--accounts must be at least 50 (got {cfg.accounts})")
     if cfg.days < 3:
         raise BadInput(f"--days must be at least 3 (got {cfg.days})")
+    # Incidents need their own objects (a few dozen deals) and free slots on days 1 .. days-2.
+    if cfg.incidents and (cfg.accounts < 300 or cfg.days < 5):
+        raise BadInput(f"injecting incidents needs --accounts >= 300 and --days >= 5 (got {cfg.accounts} and "
+                       f"{cfg.days}); use more, or --incidents none")
     if cfg.agents < 3:
         raise BadInput(f"--agents must be at least 3, one of each kind (got {cfg.agents})")
     if cfg.seed < 0:

@@ -65,11 +65,12 @@ class Ctx:
     def free_tail(self, agent: Agent, lo_day: int = 1, hi_day: int | None = None) -> int:
         """The start time of an unused slot tail of this agent, where an incident or a stop can run alone."""
         hi = self.days if hi_day is None else hi_day
-        while True:
+        for _ in range(10_000):
             slot = int(self.rng.integers(lo_day * (DAY // SLOT), hi * (DAY // SLOT) - 1))
             if (agent.index, slot) not in self.tails_used:
                 self.tails_used.add((agent.index, slot))
                 return START + slot * SLOT
+        raise RuntimeError("no free slot left for another incident; generate more days")
 
     def obo(self, agent: Agent, n: int) -> np.ndarray:
         return pick(self.rng, agent.on_behalf_of, n)

@@ -81,11 +81,16 @@ class Picker:
         self.ctx.reserved["accounts"][row] |= reserve
         return row
 
-    def contact(self, account_row: int | None = None, lifecycle: str = "prospect", icp: bool | None = True) -> int:
-        """A clean contact, at the given account or at any unflagged one (only the contact is reserved)."""
-        at = (self.acc_of_contact == account_row if account_row is not None
-              else self._accounts(lifecycle, icp)[self.acc_of_contact])
-        row = self._one(self.ctx.clean_contacts() & at, "clean contact")
+    def contact(self, lifecycle: str = "prospect", icp: bool | None = True, alone: bool = False) -> int:
+        """A clean contact at an unflagged account (only the contact is reserved).
+
+        `alone`: at an account where no other incident has a contact yet, because the caller is about
+        to flag the whole account and must not turn another incident's outreach into a second kind.
+        """
+        accounts = self._accounts(lifecycle, icp)
+        if alone:
+            accounts[self.acc_of_contact[self.ctx.reserved["contacts"]]] = False
+        row = self._one(self.ctx.clean_contacts() & accounts[self.acc_of_contact], "clean contact")
         self.ctx.reserved["contacts"][row] = True
         return row
 
@@ -154,9 +159,10 @@ def _contact_flagged(ctx: Ctx, p: Picker, n: int, t: int, run: str) -> Injected:
 def _account_flagged(flag: str, kind: str) -> Callable[[Ctx, Picker, int, int, str], Injected]:
     def inject_one(ctx: Ctx, p: Picker, n: int, t: int, run: str) -> Injected:
         agent = _agent(ctx, "outbound-sdr")
-        a = p.account()
+        c = p.contact(alone=True)
+        a = p.acc_of_contact[c]
+        ctx.reserved["accounts"][a] = True  # flagged from day 0: clean outbound must stay away
         p.acc.at[a, flag] = "true"
-        c = p.contact(account_row=a)
         if n % 2:
             key, _ = _enroll(ctx, p, agent, t, run, c, n + 1000 * INCIDENT_KINDS.index(kind))
         else:
