@@ -95,6 +95,7 @@ def bench_plan(warehouse: Path, changes: int, repeats: int = 3) -> dict[str, flo
     """Best-of-`repeats` seconds for the bare diff and for create_plan on the same history."""
     watch, best = Stopwatch(), {"bare": float("inf"), "plan": float("inf")}
     with connect(warehouse) as con:
+        con.execute("set enable_progress_bar = false")  # keep bench output to figures
         build_history(con, changes)
         for n in range(repeats):
             with watch.lap("bare"):
