@@ -33,6 +33,17 @@ _SNAKE_FIELDS = (
     "array_value", "kvlist_value",
 )  # fmt: skip
 _SNIFF_BYTES = 4096
+_ATTRIBUTES = [{"key": "VARCHAR", "value": "JSON"}]
+# The parts of TracesData the mapping reads, for DuckDB's from_json (one parse per document and span).
+_SCOPE_SPANS = [{"scope": {"name": "VARCHAR"}, "instrumentationLibrary": {"name": "VARCHAR"}, "spans": ["JSON"]}]
+TRACES_STRUCTURE = {"resourceSpans": [{"resource": {"attributes": _ATTRIBUTES}, "scopeSpans": _SCOPE_SPANS,
+                                       "instrumentationLibrarySpans": _SCOPE_SPANS}]}  # fmt: skip
+SPAN_STRUCTURE = {
+    "traceId": "VARCHAR", "spanId": "VARCHAR", "parentSpanId": "VARCHAR", "name": "VARCHAR", "kind": "VARCHAR",
+    "startTimeUnixNano": "VARCHAR", "endTimeUnixNano": "VARCHAR", "attributes": _ATTRIBUTES,
+    "status": {"code": "VARCHAR", "message": "VARCHAR"},
+    "events": [{"name": "VARCHAR", "timeUnixNano": "VARCHAR", "attributes": _ATTRIBUTES}],
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,8 @@ def _mapping_sql(tool_mapping: Path | str | None) -> str:
     tools = compile_tool_mapping(tool_mapping)
     values = {
         "SNAKE_TO_CAMEL": _snake_to_camel_sql(),
+        "TRACES_STRUCTURE": json.dumps(TRACES_STRUCTURE),
+        "SPAN_STRUCTURE": json.dumps(SPAN_STRUCTURE),
         "GOVERNANCE_EVENTS": ", ".join(f"'{name}'" for name in GOVERNANCE_EVENTS),
         "TARGET_OBJECT_TYPE": tools.object_type,
         "TARGET_OBJECT_ID": tools.object_id,

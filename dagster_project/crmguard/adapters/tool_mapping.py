@@ -51,8 +51,7 @@ def _source_sql(source: Any, where: str, as_json: bool) -> str:
         return f"({path.group(1)} {arrow} {_literal('$' + path.group(2))})"
     attr = _ATTR.fullmatch(source)
     if attr:
-        json_path = '$."' + attr.group(1) + '"'
-        return f"(attrs {arrow} {_literal(json_path)})"
+        return f"{'otlp_attr' if as_json else 'otlp_str'}(attrs, {_literal(attr.group(1))})"
     raise BadInput(f"{where}: source {source!r} is not args.PATH, result.PATH, attr.NAME or =VALUE")
 
 

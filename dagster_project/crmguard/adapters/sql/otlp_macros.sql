@@ -54,35 +54,25 @@ create or replace temp macro otlp_id(raw, nbytes) as case otlp_id_form(raw, nbyt
     when 'base64' then lower(hex(from_base64(translate(raw, '-_', '+/'))))
 end;
 
--- A 64-bit nanosecond time that arrived as a JSON string or number.
-create or replace temp macro otlp_time_form(doc, path) as case json_type(doc, path)
-    when 'VARCHAR' then 'string'
-    when 'UBIGINT' then 'number'
-    when 'BIGINT' then 'number'
-    when 'DOUBLE' then 'number'
+-- A 64-bit nanosecond time, as the text of a JSON string or number (exponent form tolerated).
+create or replace temp macro otlp_nanos(v) as coalesce(try_cast(v as HUGEINT), try_cast(try_cast(v as DOUBLE) as HUGEINT));
+
+create or replace temp macro otlp_time(v) as
+    case when otlp_nanos(v) > 0 then make_timestamp((otlp_nanos(v) // 1000)::BIGINT) end;
+
+-- The form a scalar arrived in, from its json_type: times as string or number, enums as int or name.
+create or replace temp macro otlp_type_form(t) as case t
+    when 'VARCHAR' then 'string' when 'UBIGINT' then 'int' when 'BIGINT' then 'int' when 'DOUBLE' then 'number'
 end;
-
-create or replace temp macro otlp_nanos(doc, path) as coalesce(
-    try_cast(doc ->> path as HUGEINT), try_cast(try_cast(doc ->> path as DOUBLE) as HUGEINT));
-
-create or replace temp macro otlp_time(doc, path) as
-    case when otlp_nanos(doc, path) > 0 then make_timestamp((otlp_nanos(doc, path) // 1000)::BIGINT) end;
 
 -- SpanKind / StatusCode: integers or their enum names.
-create or replace temp macro otlp_enum_form(doc, path) as case json_type(doc, path)
-    when 'VARCHAR' then 'string'
-    when 'UBIGINT' then 'int'
-    when 'BIGINT' then 'int'
+create or replace temp macro otlp_status(code) as case upper(code)
+    when '0' then 'unset' when 'STATUS_CODE_UNSET' then 'unset' when 'UNSET' then 'unset'
+    when '1' then 'ok' when 'STATUS_CODE_OK' then 'ok' when 'OK' then 'ok'
+    when '2' then 'error' when 'STATUS_CODE_ERROR' then 'error' when 'ERROR' then 'error'
 end;
 
-create or replace temp macro otlp_status(doc) as case upper(doc ->> '$.status.code')
-    when '0' then 'unset' when 'STATUS_CODE_UNSET' then 'unset'
-    when '1' then 'ok' when 'STATUS_CODE_OK' then 'ok'
-    when '2' then 'error' when 'STATUS_CODE_ERROR' then 'error'
-    when 'OK' then 'ok' when 'ERROR' then 'error' when 'UNSET' then 'unset'
-end;
-
-create or replace temp macro otlp_kind(doc) as case upper(doc ->> '$.kind')
+create or replace temp macro otlp_kind(kind) as case upper(kind)
     when '0' then 'unspecified' when 'SPAN_KIND_UNSPECIFIED' then 'unspecified'
     when '1' then 'internal' when 'SPAN_KIND_INTERNAL' then 'internal'
     when '2' then 'server' when 'SPAN_KIND_SERVER' then 'server'
@@ -98,8 +88,17 @@ create or replace temp macro otlp_json_arg(v) as case
     else v
 end;
 
-create or replace temp macro otlp_attr(attrs, key) as attrs -> ('$."' || key || '"');
-create or replace temp macro otlp_str(attrs, key) as attrs ->> ('$."' || key || '"');
+-- Attributes as MAP(key -> decoded JSON value): one build per span, then cheap lookups. A repeated
+-- key keeps its first value (maps need unique keys; the dedupe only runs on spans that repeat one).
+create or replace temp macro otlp_entries(list) as
+    coalesce(list_transform(list, a -> struct_pack(k := a.key, v := otlp_value(a.value))), []);
+create or replace temp macro otlp_first_entries(entries) as
+    list_filter(entries, (e, i) -> list_position(list_transform(entries, x -> x.k), e.k) = i);
+create or replace temp macro otlp_attributes(list) as map_from_entries(case
+    when len(list_distinct(list_transform(list, a -> a.key))) = len(list) then otlp_entries(list)
+    else otlp_first_entries(otlp_entries(list)) end);
+create or replace temp macro otlp_attr(attrs, key) as attrs[key];
+create or replace temp macro otlp_str(attrs, key) as attrs[key] ->> '$';
 
 -- Unknown native fields carried in crmguard.*.extra join the mapped event. The event is the merge
 -- target, so JSON nulls inside its arguments and sections survive (a merge patch deletes null keys).

@@ -4,12 +4,16 @@
 -- (spans that are model calls or plumbing: no action, counted). {{placeholders}} are filled from the
 -- tool mapping (adapters/tool_mapping.py).
 
--- 1. Lines. Proto3 JSON parsers accept the original snake_case field names too: normalise them, and
---    remember that the line came in that form. The pattern needs an unescaped quote before the name
---    and a colon after it, so text inside JSON-string attribute values is left alone.
+-- 1. Lines. Proto3 JSON parsers accept the original snake_case field names too: normalise them (only
+--    on lines that use them), and remember that the line came in that form. The pattern needs an
+--    unescaped quote before the name and a colon after it, so text inside JSON-string attribute values
+--    is left alone.
 create or replace temp table otlp_lines as
 with normalised as (
-    select line, text, {{SNAKE_TO_CAMEL}} as doc_text from otlp_input where trim(text) <> ''
+    select line, text,
+           case when contains(text, '"resource_spans"') or contains(text, '_value"')
+                then {{SNAKE_TO_CAMEL}} else text end as doc_text
+    from otlp_input where trim(text) <> ''
 )
 select line, text, doc_text <> text as snake_case,
        case when json_valid(doc_text) then doc_text::JSON end as doc
@@ -21,57 +25,54 @@ union all
 select line, 'not an OTLP TracesData object: no resourceSpans array', text
 from otlp_lines where doc is not null and json_type(doc, '$.resourceSpans') is distinct from 'ARRAY';
 
--- 2. One row per span, with its resource and scope. instrumentationLibrarySpans is the pre-1.0 name.
+-- 2. One row per span, with its resource and scope, parsed once into typed structs (from_json is
+--    lenient: a field of another shape becomes NULL and is judged below). instrumentationLibrarySpans
+--    is the pre-1.0 name of scopeSpans.
 create or replace temp table otlp_spans as
-with resource_spans as (
-    select l.line, l.snake_case, r.rs, r.rs_i
-    from otlp_lines l, unnest(json_extract(l.doc, '$.resourceSpans[*]')) with ordinality as r(rs, rs_i)
-    where json_type(l.doc, '$.resourceSpans') = 'ARRAY'
+with docs as (
+    select line, snake_case, from_json(doc, '{{TRACES_STRUCTURE}}').resourceSpans as resource_spans
+    from otlp_lines where json_type(doc, '$.resourceSpans') = 'ARRAY'
+), resource_spans as (   -- unnest + generate_subscripts in the select list: a projection, no lateral join
+    select line, snake_case, unnest(resource_spans) as rs, generate_subscripts(resource_spans, 1) as rs_i
+    from docs
+), scope_lists as (
+    select line, snake_case, rs_i, rs.resource.attributes as resource_attributes,
+           rs.instrumentationLibrarySpans is not null as legacy_scope,
+           coalesce(rs.scopeSpans, []) || coalesce(rs.instrumentationLibrarySpans, []) as scopes
+    from resource_spans
 ), scope_spans as (
-    select rs.line, rs.snake_case, rs.rs_i, rs.rs -> '$.resource' as resource, s.ss, s.ss_i,
-           json_exists(rs.rs, '$.instrumentationLibrarySpans') as legacy_scope
-    from resource_spans rs,
-         unnest(json_extract(rs.rs, '$.scopeSpans[*]') || json_extract(rs.rs, '$.instrumentationLibrarySpans[*]'))
-             with ordinality as s(ss, ss_i)
+    select line, snake_case, rs_i, resource_attributes, legacy_scope,
+           unnest(scopes) as ss, generate_subscripts(scopes, 1) as ss_i
+    from scope_lists
+), spans as (
+    select line, snake_case, rs_i, ss_i, resource_attributes, legacy_scope,
+           coalesce(ss.scope.name, ss.instrumentationLibrary.name) as scope_name,
+           unnest(ss.spans) as span, generate_subscripts(ss.spans, 1) as sp_i
+    from scope_spans
 )
-select row_number() over (order by ss.line, ss.rs_i, ss.ss_i, sp.sp_i) as span_seq,
-       ss.line, ss.rs_i, ss.snake_case, ss.legacy_scope, ss.resource,
-       coalesce(ss.ss -> '$.scope', ss.ss -> '$.instrumentationLibrary') ->> '$.name' as scope_name,
-       sp.span
-from scope_spans ss, unnest(json_extract(ss.ss, '$.spans[*]')) with ordinality as sp(span, sp_i);
-
--- 3. Attributes as one JSON object per span (and per resource), AnyValues decoded.
-create or replace temp table otlp_span_attrs as
-select s.span_seq, json_group_object(a.attr ->> '$.key', otlp_value(a.attr -> '$.value')) as attrs
-from otlp_spans s, unnest(json_extract(s.span, '$.attributes[*]')) as a(attr)
-group by s.span_seq;
-
-create or replace temp table otlp_resource_attrs as
-select s.line, s.rs_i, json_group_object(a.attr ->> '$.key', otlp_value(a.attr -> '$.value')) as attrs
-from (select distinct on (line, rs_i) line, rs_i, resource from otlp_spans) s,
-     unnest(json_extract(s.resource, '$.attributes[*]')) as a(attr)
-group by s.line, s.rs_i;
+select row_number() over (order by line, rs_i, ss_i, sp_i) as span_seq,
+       line, rs_i, snake_case, legacy_scope, resource_attributes, scope_name, span,
+       from_json(span, '{{SPAN_STRUCTURE}}') as f,
+       json_type(span, ['$.startTimeUnixNano', '$.kind', '$.status.code']) as types
+from spans;
 
 -- 4. Decoded span fields, the operation it stands for, and the attributes children inherit.
 create or replace temp table otlp_nodes as
 with decoded as (
-    select s.span_seq, s.line, s.snake_case, s.legacy_scope, s.scope_name, s.span,
-           coalesce(a.attrs, '{}'::JSON) as attrs, coalesce(r.attrs, '{}'::JSON) as resource_attrs,
-           otlp_id(s.span ->> '$.traceId', 16) as trace_id,
-           otlp_id(s.span ->> '$.spanId', 8) as span_id,
-           otlp_id(s.span ->> '$.parentSpanId', 8) as parent_span_id,
-           [otlp_id_form(s.span ->> '$.traceId', 16), otlp_id_form(s.span ->> '$.spanId', 8),
-            otlp_id_form(s.span ->> '$.parentSpanId', 8)] as id_forms,
-           otlp_time(s.span, '$.startTimeUnixNano') as start_ts,
-           otlp_time(s.span, '$.endTimeUnixNano') as end_ts,
-           otlp_time_form(s.span, '$.startTimeUnixNano') as time_form,
-           otlp_kind(s.span) as kind, otlp_enum_form(s.span, '$.kind') as kind_form,
-           otlp_status(s.span) as status, otlp_enum_form(s.span, '$.status.code') as status_form,
-           s.span ->> '$.status.message' as status_message,
-           s.span ->> '$.name' as span_name
+    select s.span_seq, s.line, s.snake_case, s.legacy_scope, s.scope_name, s.f.events as events,
+           otlp_attributes(s.f.attributes) as attrs, otlp_attributes(s.resource_attributes) as resource_attrs,
+           otlp_id(s.f.traceId, 16) as trace_id,
+           otlp_id(s.f.spanId, 8) as span_id,
+           otlp_id(s.f.parentSpanId, 8) as parent_span_id,
+           [otlp_id_form(s.f.traceId, 16), otlp_id_form(s.f.spanId, 8), otlp_id_form(s.f.parentSpanId, 8)] as id_forms,
+           otlp_time(s.f.startTimeUnixNano) as start_ts,
+           otlp_time(s.f.endTimeUnixNano) as end_ts,
+           case when s.types[1] = 'VARCHAR' then 'string' when s.types[1] is not null then 'number' end as time_form,
+           otlp_kind(s.f.kind) as kind, otlp_type_form(s.types[2]) as kind_form,
+           otlp_status(s.f.status.code) as status, otlp_type_form(s.types[3]) as status_form,
+           s.f.status.message as status_message,
+           s.f.name as span_name
     from otlp_spans s
-    left join otlp_span_attrs a using (span_seq)
-    left join otlp_resource_attrs r on r.line = s.line and r.rs_i = s.rs_i
 ), classified as (
     select *,
            case
@@ -193,7 +194,7 @@ with joined as (
                when 'sandbox' then 'sandbox' when 'staging' then 'sandbox' when 'dev' then 'sandbox'
                when 'development' then 'sandbox' when 'test' then 'sandbox'
            end end as environment,
-           len(list_filter(json_extract_string(span, '$.events[*].name'),
+           len(list_filter(list_transform(coalesce(events, []), e -> e.name),
                            n -> replace(n, 'crmguard.', '') in ({{GOVERNANCE_EVENTS}}))) > 0
                or coalesce(operation in ('execute_tool', 'invoke_agent'), false) as carries_action
     from joined
@@ -230,10 +231,10 @@ from typed;
 --    rejected with its reason. Other spans (model calls, HTTP, plumbing) are context: they feed
 --    inheritance and are counted, not loaded.
 insert into otlp_rejects
-select line, 'span ' || coalesce(span_name, '?') || ' (' || coalesce(span_id, span ->> '$.spanId', '?') || '): ' || problem,
-       span::VARCHAR
-from otlp_resolved
-where problem is not null;
+select r.line, 'span ' || coalesce(r.span_name, '?') || ' (' || coalesce(r.span_id, s.f.spanId, '?') || '): ' || r.problem,
+       s.span::VARCHAR
+from otlp_resolved r join otlp_spans s using (span_seq)
+where r.problem is not null;
 
 create or replace temp table otlp_context as
 select span_seq, line, operation from otlp_resolved
@@ -287,8 +288,10 @@ from otlp_tool_calls;
 -- invoke_agent spans: run_started at the start, run_finished at the end (unless told to omit either).
 insert into otlp_events
 with runs as (
-    select m.*, (select coalesce(max(c.step), 0) from otlp_tool_calls c where c.run_id = m.run_id) as last_step
-    from otlp_mappable m where operation = 'invoke_agent'
+    select m.*, coalesce(c.last_step, 0) as last_step
+    from otlp_mappable m
+    left join (select run_id, max(step) as last_step from otlp_tool_calls group by run_id) c using (run_id)
+    where operation = 'invoke_agent'
 ), run_events as (
     select runs.*, e.kind as run_event, e.seq
     from runs, (values ('started', 0), ('finished', 2)) as e(kind, seq)
@@ -321,14 +324,13 @@ from run_events;
 insert into otlp_events
 with span_events as (
     select m.*, e.ev, e.ev_i,
-           replace(e.ev ->> '$.name', 'crmguard.', '') as event_type,
-           case when replace(e.ev ->> '$.name', 'crmguard.', '') like 'approval_%' then 'approval'
-                when replace(e.ev ->> '$.name', 'crmguard.', '') = 'signal_received' then 'signal'
-                else replace(e.ev ->> '$.name', 'crmguard.', '') end as section,
-           coalesce((select json_group_object(a.attr ->> '$.key', otlp_value(a.attr -> '$.value'))
-                     from unnest(json_extract(e.ev, '$.attributes[*]')) as a(attr)), '{}'::JSON) as ev_attrs,
-           coalesce(otlp_time(e.ev, '$.timeUnixNano'), m.start_ts) as ev_ts
-    from otlp_mappable m, unnest(json_extract(m.span, '$.events[*]')) with ordinality as e(ev, ev_i)
+           replace(e.ev.name, 'crmguard.', '') as event_type,
+           case when replace(e.ev.name, 'crmguard.', '') like 'approval_%' then 'approval'
+                when replace(e.ev.name, 'crmguard.', '') = 'signal_received' then 'signal'
+                else replace(e.ev.name, 'crmguard.', '') end as section,
+           otlp_attributes(e.ev.attributes) as ev_attrs,
+           coalesce(otlp_time(e.ev.timeUnixNano), m.start_ts) as ev_ts
+    from otlp_mappable m, unnest(m.events) with ordinality as e(ev, ev_i)
 )
 select line, span_seq, 10 + ev_i as seq,
        coalesce(otlp_str(ev_attrs, 'crmguard.event_id'), 'otlp-' || trace_id || '-' || span_id || '-e' || ev_i) as event_id,
