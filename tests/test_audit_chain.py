@@ -143,3 +143,12 @@ def test_cli_exit_codes(warehouse: Path) -> None:
     assert "evt-000000001" in bad.stderr and "altered" in bad.stderr
     usage = subprocess.run([*cli, "audit", "verify", "--since", "yesterday"], env=env, capture_output=True, text=True)
     assert usage.returncode == 2 and "--since" in usage.stderr
+
+
+def test_rows_logged_after_the_seal_are_unsealed_not_tampering(warehouse: Path) -> None:
+    """A restore write logged after the last build is new, not forged; a back-dated copy is an insert."""
+    _tamper(warehouse, f"insert into {ACTIONS} select * replace ('evt-late' as event_id, "
+                       f"now()::timestamp + interval 1 minute as occurred_at) from {ACTIONS} limit 1")
+    result = _verify(warehouse)
+    assert result["ok"], result["findings"]
+    assert result["rows_newer_than_seal"] == {ACTIONS: 1}

@@ -171,7 +171,8 @@ def audit_verify_command(
 
 def _print_audit_verify(result: dict) -> None:
     for name, rows in sorted(result["rows_checked"].items()):
-        typer.echo(f"{name}: {rows} rows checked")
+        newer = result["rows_newer_than_seal"].get(name)
+        typer.echo(f"{name}: {rows} rows checked" + (f" ({newer} newer than the seal, not yet sealed)" if newer else ""))
     typer.echo("chain intact" if result["ok"] else f"{len(result['findings'])} finding(s); first: {result['first']}")
 
 

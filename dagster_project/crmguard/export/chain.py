@@ -61,7 +61,7 @@ def day_sql(table: AuditTable) -> str:
 
 
 def hashed_rows_sql(table: AuditTable, columns: list[str], since: dt.date | None = None) -> str:
-    """One row per table row: key, occurrence (for duplicated keys), day, seq in day, content hash."""
+    """One row per table row: key, occurrence (for duplicated keys), day, seq in day, content hash, time."""
     where = f"where {day_sql(table)} >= date '{since.isoformat()}'" if since else ""
     order = f"{quote_ident(table.time_column)} nulls first, row_key, content_hash"
     return f"""
@@ -74,7 +74,8 @@ def hashed_rows_sql(table: AuditTable, columns: list[str], since: dt.date | None
                row_number() over (partition by row_key order by content_hash) as occurrence,
                day,
                row_number() over (partition by day order by {order}) - 1 as seq,
-               content_hash
+               content_hash,
+               {quote_ident(table.time_column)} as row_time
         from hashed
     """
 

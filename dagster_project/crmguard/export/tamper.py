@@ -55,19 +55,21 @@ def verify(
     by_name = {t.name: t for t in registry}
     findings: list[Finding] = []
     checked: dict[str, int] = {}
+    unsealed: dict[str, int] = {}
     for name, columns_json, _ in sealed:
         table = by_name.get(name)
         if table is None:
             continue
-        table_findings, rows = _verify_table(con, seal_id, table, json.loads(columns_json), since)
+        table_findings, checked[name], unsealed[name] = _verify_table(
+            con, seal_id, table, json.loads(columns_json), since)
         findings.extend(table_findings)
-        checked[name] = rows
     findings.sort(key=lambda f: (f.day or "", f.position if f.position is not None else -1, f.table))
     return {
         "ok": not findings,
         "seal_id": seal_id,
         "since": since.isoformat() if since else None,
         "rows_checked": checked,
+        "rows_newer_than_seal": {name: n for name, n in unsealed.items() if n},
         "findings": [asdict(f) for f in findings],
         "first": findings[0].sentence() if findings else None,
     }
@@ -75,48 +77,60 @@ def verify(
 
 def _verify_table(
     con: duckdb.DuckDBPyConnection, seal_id: int, table: AuditTable, columns: list[str], since: dt.date | None
-) -> tuple[list[Finding], int]:
+) -> tuple[list[Finding], int, int]:
+    """Findings, rows checked, and rows newer than the seal (not yet sealed, not tampering)."""
     live_columns = table_columns(con, table)
     if not live_columns:
-        return [Finding(table.name, "table_missing", None, None, None, 1)], 0
+        return [Finding(table.name, "table_missing", None, None, None, 1)], 0, 0
     removed = sorted(set(columns) - set(live_columns))
     if removed:
-        return [Finding(table.name, "column_removed", None, ", ".join(removed), None, len(removed))], 0
-    findings = [f for f in (_row_diff(con, table, columns, since), _stored_chain(con, seal_id, table, since)) if f]
+        return [Finding(table.name, "column_removed", None, ", ".join(removed), None, len(removed))], 0, 0
+    diff, unsealed = _row_diff(con, seal_id, table, columns, since)
+    findings = [f for f in (diff, _stored_chain(con, seal_id, table, since)) if f]
     rows = con.execute(
         f"select count(*) from {table.relation}"
         + (f" where cast({quote_ident(table.time_column)} as date) >= ?" if since else ""),
         [since] if since else [],
     ).fetchone()[0]
-    return findings, rows
+    return findings, rows, unsealed
 
 
 def _row_diff(
-    con: duckdb.DuckDBPyConnection, table: AuditTable, columns: list[str], since: dt.date | None
-) -> Finding | None:
-    """Live rows vs sealed content hashes: the first differing row in chain order, and how many differ."""
+    con: duckdb.DuckDBPyConnection, seal_id: int, table: AuditTable, columns: list[str], since: dt.date | None
+) -> tuple[Finding | None, int]:
+    """Live rows vs sealed content hashes: the first differing row in chain order, and how many differ.
+
+    A row that is not sealed but is timed after the seal (e.g. a restore write logged since the last
+    build) is counted as unsealed, not as tampering; a back-dated insert is an insert.
+    """
     since_filter = "and day >= ?" if since else ""
-    params: list = [table.name] + ([since] if since else [])
+    params: list = [table.name] + ([since] if since else []) + [seal_id, table.name]
     row = con.execute(
         f"""
         with live as ({hashed_rows_sql(table, columns, since)}),
         sealed as (select * from audit.row_hashes where table_name = ? {since_filter}),
+        sealed_at as (select sealed_at from audit.seals where seal_id = ? and table_name = ?),
         diff as (
             select coalesce(s.row_key, l.row_key) as row_key,
                    coalesce(s.day, l.day) as day,
                    coalesce(s.seq, l.seq) as seq,
-                   case when s.row_key is null then 'inserted'
+                   case when s.row_key is null and l.row_time > (select sealed_at from sealed_at) then 'unsealed'
+                        when s.row_key is null then 'inserted'
                         when l.row_key is null then 'deleted' else 'altered' end as kind
             from live l full outer join sealed s on l.row_key = s.row_key and l.occurrence = s.occurrence
             where s.row_key is null or l.row_key is null or s.content_hash <> l.content_hash
         )
-        select row_key, day, seq, kind, count(*) over () from diff order by day, seq, kind limit 1
+        select row_key, day, seq, kind, count(*) filter (where kind <> 'unsealed') over () as problems,
+               count(*) filter (where kind = 'unsealed') over () as unsealed
+        from diff order by kind = 'unsealed', day, seq, kind limit 1
         """,
         params,
     ).fetchone()
     if row is None:
-        return None
-    return Finding(table.name, row[3], row[0], row[1].isoformat(), int(row[2]), int(row[4]))
+        return None, 0
+    if row[3] == "unsealed":
+        return None, int(row[5])
+    return Finding(table.name, row[3], row[0], row[1].isoformat(), int(row[2]), int(row[4])), int(row[5])
 
 
 def _stored_chain(
