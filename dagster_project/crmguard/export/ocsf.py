@@ -8,10 +8,11 @@ resume (fct_stop_events) and every restore write (restore.apply_log with its res
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from crmguard import __version__
-from crmguard.export.registry import AuditTable, table_columns
 from crmguard.warehouse import table_exists
 
 OCSF_VERSION = "1.8.0"
@@ -111,11 +112,12 @@ def _restore_writes(where: str) -> str:
                where l.outcome in ('written', 'failed') and {where.format(t='l.logged_at')}"""
 
 
-_SOURCES: tuple[tuple[str, str, set[str], object], ...] = (
-    ("main", "fct_agent_actions", set(), _actions),
-    ("main", "fct_approvals", set(), _approvals),
-    ("main", "fct_stop_events", set(), _stops),
-    ("restore", "apply_log", set(), _restore_writes),
+# (source name, tables it reads, branch builder)
+_SOURCES: tuple[tuple[str, tuple[str, ...], Callable[[str], str]], ...] = (
+    ("main.fct_agent_actions", ("main.fct_agent_actions",), _actions),
+    ("main.fct_approvals", ("main.fct_approvals",), _approvals),
+    ("main.fct_stop_events", ("main.fct_stop_events",), _stops),
+    ("restore.apply_log", ("restore.apply_log", "restore.items"), _restore_writes),
 )
 
 
@@ -126,13 +128,10 @@ def events_sql(con: duckdb.DuckDBPyConnection, where: str) -> tuple[str | None, 
     """
     branches: list[str] = []
     covered: list[str] = []
-    for schema, table, needed, build in _SOURCES:
-        if not table_exists(con, schema, table):
-            continue
-        if needed - set(table_columns(con, AuditTable(schema, table, (), ""))):
-            continue
-        branches.append(build(where))  # type: ignore[operator]
-        covered.append(f"{schema}.{table}")
+    for name, tables, build in _SOURCES:
+        if all(table_exists(con, *table.split(".")) for table in tables):
+            branches.append(build(where))
+            covered.append(name)
     if not branches:
         return None, covered
     return "select * from (" + " union all ".join(branches) + ") order by time, metadata.uid", covered
