@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from crmguard.crm.adapters import HubSpotClient
+from crmguard.crm.adapters import FileTarget, HubSpotClient
 from crmguard.crm.objects import OBJECTS
 from crmguard.crm.server import running_service
 from crmguard.errors import BadInput
@@ -139,3 +140,22 @@ def test_faults_are_survived_and_the_receipt_accounts_for_every_item(world: tupl
         assert receipt.status == "partial"
         assert receipt.counts == {"conflict": 1, "failed": 2, "items": 10, "matched": 8, "mismatched": 2,
                                   "written": 7}
+
+
+def test_file_target_exports_each_item_once_even_when_rerun(world: tuple[Path, Path], tmp_path: Path) -> None:
+    warehouse, _ = world
+    plan_id = planned(warehouse)
+    target = FileTarget(tmp_path / "files")
+    with connect(warehouse) as con:
+        first = apply_plan(con, plan_id, target, batch_size=3)
+        con.execute("delete from restore.apply_log where plan_id = ? and outcome <> 'attempted'", [plan_id])
+        again = apply_plan(con, plan_id, target)  # as after a crash that lost every outcome
+        with pytest.raises(BadInput, match="file target cannot be verified"):
+            verify_plan(con, plan_id, target)
+    assert first.outcomes == {"conflict": 1, "written": 9} and again.outcomes == first.outcomes
+    assert again.written_now == 0
+    keys = [entry["objectWriteTraceId"] for path in sorted((tmp_path / "files" / "hubspot").glob("*.json"))
+            for entry in json.loads(path.read_text())["inputs"]]
+    assert len(keys) == len(set(keys)) == 9
+    deals = sorted((tmp_path / "files" / "salesforce").glob("*-Opportunity-update.csv"))
+    assert sorted(p.read_text() for p in deals) == ["Id,Amount\nd1,1000.00\n", "Id,StageName\nd1,discovery\n"]

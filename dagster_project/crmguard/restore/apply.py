@@ -213,10 +213,10 @@ def judge(item: Item, live: dict[str, str | None] | None, reads_live: bool) -> t
     landed = "written" if item.attempted_before else "skipped"
     if item.item_class == "recreate":
         return (landed, "exists") if live is not None else ("write", None)
+    if not reads_live and (live is None or item.field not in live):
+        return "write", item.value_now  # a file target knows only what it exported before
     if live is None:
-        # A CRM read that finds no record: the record was deleted since planning. A file target
-        # cannot read the CRM; its "live" value is only what it exported before.
-        return ("write", item.value_now) if not reads_live else ("conflict", None)
+        return "conflict", None  # the record was deleted since planning
     value = live.get(item.field or "")
     if canonical_value(value) == canonical_value(item.value_restore):
         return landed, value
