@@ -33,7 +33,10 @@ _SNAKE_FIELDS = (
     "array_value", "kvlist_value",
 )  # fmt: skip
 _SNIFF_BYTES = 4096
-_ATTRIBUTES = [{"key": "VARCHAR", "value": "JSON"}]
+# AnyValue scalars are typed in the same parse; nested arrayValue / kvlistValue stay JSON (sql/otlp_macros.sql).
+_ANY_VALUE = {"stringValue": "VARCHAR", "boolValue": "VARCHAR", "intValue": "VARCHAR", "doubleValue": "VARCHAR",
+              "bytesValue": "VARCHAR", "arrayValue": "JSON", "kvlistValue": "JSON"}  # fmt: skip
+_ATTRIBUTES = [{"key": "VARCHAR", "value": _ANY_VALUE}]
 # The parts of TracesData the mapping reads, for DuckDB's from_json (one parse per document and span).
 _SCOPE_SPANS = [{"scope": {"name": "VARCHAR"}, "instrumentationLibrary": {"name": "VARCHAR"}, "spans": ["JSON"]}]
 TRACES_STRUCTURE = {"resourceSpans": [{"resource": {"attributes": _ATTRIBUTES}, "scopeSpans": _SCOPE_SPANS,

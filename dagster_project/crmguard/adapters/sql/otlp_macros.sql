@@ -90,8 +90,18 @@ end;
 
 -- Attributes as MAP(key -> decoded JSON value): one build per span, then cheap lookups. A repeated
 -- key keeps its first value (maps need unique keys; the dedupe only runs on spans that repeat one).
+create or replace temp macro otlp_typed_value(v) as case
+    when v.stringValue is not null then to_json(v.stringValue)
+    when v.boolValue is not null then (lower(v.boolValue) = 'true')::JSON
+    when v.intValue is not null then try_cast(v.intValue as HUGEINT)::JSON
+    when v.doubleValue is not null then try_cast(v.doubleValue as DOUBLE)::JSON
+    when v.bytesValue is not null then to_json(v.bytesValue)
+    when v.arrayValue is not null then otlp_value(json_object('arrayValue', v.arrayValue))
+    when v.kvlistValue is not null then otlp_value(json_object('kvlistValue', v.kvlistValue))
+    else 'null'::JSON
+end;
 create or replace temp macro otlp_entries(list) as
-    coalesce(list_transform(list, a -> struct_pack(k := a.key, v := otlp_value(a.value))), []);
+    coalesce(list_transform(list, a -> struct_pack(k := a.key, v := otlp_typed_value(a.value))), []);
 create or replace temp macro otlp_first_entries(entries) as
     list_filter(entries, (e, i) -> list_position(list_transform(entries, x -> x.k), e.k) = i);
 create or replace temp macro otlp_attributes(list) as map_from_entries(case
