@@ -22,9 +22,9 @@ CRMGUARD = str(Path(sys.executable).parent / "crmguard")
 # dagster-dbt looks for `dbt` on PATH (STACK.md): put this environment's first, even when unactivated.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
-# Small enough for 2 shared cores: a few hundred accounts over a few days.
-WORLD_ACCOUNTS = 120
-WORLD_DAYS = 4
+# Small enough for 2 shared cores, big enough for the generator to place every incident kind.
+WORLD_ACCOUNTS = 300
+WORLD_DAYS = 5
 
 
 @dataclass(frozen=True)
