@@ -187,7 +187,7 @@ def _deleted_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     """
     point = "$as_of::timestamp" if scope.as_of is not None else "min(window_start)"
     direct = (f"select object_type, object_id, {point} as restore_point, max(window_end) as deleted_in, "
-              "coalesce(list(distinct event_id) filter (where event_id is not null), []) as undoes "
+              "list_sort(coalesce(list(distinct event_id) filter (where event_id is not null), [])) as undoes "
               "from scoped s semi join (select object_type, object_id from scoped where change_type = 'delete') d "
               "using (object_type, object_id) group by all")
     members = " union all ".join(
@@ -232,7 +232,7 @@ _REVERTS = f"""
         select object_type, object_id, field,
                arg_min(old_value, window_end) as value_restore,
                max(window_end) as last_scoped_end,
-               coalesce(list(distinct event_id) filter (where event_id is not null), []) as undoes
+               list_sort(coalesce(list(distinct event_id) filter (where event_id is not null), [])) as undoes
         from scoped s
         where change_type = 'update' and field is not null
           and not exists (select 1 from recreate r where r.object_type = s.object_type and r.object_id = s.object_id)
@@ -287,7 +287,7 @@ def _compensating_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | Non
             select s.*, case s.object_type when 'sequence_enrollments' then {status_now['sequence_enrollments']}
                         else {status_now['meetings']} end as value_now
             from (
-                select {kind} as object_type, k.object_id, list(distinct x.event_id) as undoes
+                select {kind} as object_type, k.object_id, list_sort(list(distinct x.event_id)) as undoes
                 from main.fct_claimed_changes k join main.fct_agent_actions x on x.event_id = k.event_id
                 where x.tool_name in ('enroll_in_sequence', 'book_meeting') and x.status = 'succeeded'
                   and not coalesce(x.dry_run, false)
