@@ -7,6 +7,8 @@ and deal go with it), enrolls a contact and books a meeting. Later a human moves
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -199,3 +201,15 @@ def test_bad_scopes_are_one_line_errors(warehouse: Path, tmp_path: Path) -> None
     with connect(tmp_path / "empty" / "warehouse.duckdb") as con:
         with pytest.raises(BadInput, match="run `crmguard build`"):
             create_plan(con, Scope(run_ids=("R1",)), "u_ops1")
+
+
+def test_plan_hash_is_sha256_of_documented_canonical_lines(warehouse: Path) -> None:
+    """docs/restore.md: one JSON array per item in field order, joined by newlines, in item order."""
+    with connect(warehouse) as con:
+        summary = create_plan(con, Scope(run_ids=("R1",)), "u_ops1")
+        rows = con.execute("select item_no, object_type, object_id, field, item_class, value_now, value_restore, "
+                           "restore_row, undoes, forced from restore.items where plan_id = ? order by item_no",
+                           [summary.plan_id]).fetchall()
+    lines = [json.dumps([*r[:7], json.loads(r[7]) if r[7] else None, r[8], r[9]], separators=(",", ":"))
+             for r in rows]
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == summary.plan_hash

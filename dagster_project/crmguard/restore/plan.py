@@ -309,9 +309,9 @@ def _insert_items_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
              + (f" union all {compensating}" if compensating else ""))
     return f"""
         insert into restore.items
-        with scoped as ({_scoped_sql(con, scope)}),
-        deleted as ({_deleted_sql(con, scope)}),
-        recreate as ({_recreate_sql(con)}),
+        with scoped as materialized ({_scoped_sql(con, scope)}),
+        deleted as materialized ({_deleted_sql(con, scope)}),
+        recreate as materialized ({_recreate_sql(con)}),
         {_REVERTS},
         items as ({items})
         select $plan_id, item_no, object_type, object_id, field, item_class, value_now, value_restore,
@@ -326,12 +326,12 @@ def _insert_items_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     """
 
 
-# The plan hash: SHA-256 over the items' canonical JSON (fixed key order), one line per item in item
+# The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item
 # order. Computed in SQL so a 100k-item plan hashes in the engine; apply recomputes it from the stored
 # items, so any edit of an item (or forcing one) changes it and voids approvals of the old hash.
 ITEM_HASH_SQL = (
-    "sha256(coalesce(string_agg(to_json(struct_pack(item_no, object_type, object_id, field, item_class, "
-    "value_now, value_restore, restore_row, undoes, forced)), chr(10) order by item_no), ''))"
+    "sha256(coalesce(string_agg(json_array(item_no, object_type, object_id, field, item_class, value_now, "
+    "value_restore, restore_row, undoes, forced)::varchar, chr(10) order by item_no), ''))"
 )
 
 
