@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -182,3 +183,22 @@ def test_canonical_snapshot_survives_export_and_mapping(tmp_path: Path, crm: str
     for name in mapping.objects:
         columns = list(OBJECTS[name].columns)
         assert back[name].select(columns).to_pylist() == original[name].select(columns).to_pylist(), name
+
+
+def test_parquet_export_values_are_read_as_text(tmp_path: Path) -> None:
+    (tmp_path / "snap").mkdir()
+    duckdb.execute(
+        f"COPY (SELECT 'r1' AS RepId, 42 AS Emp, true AS Agent) TO '{tmp_path / 'snap' / 'reps.parquet'}' (FORMAT parquet)"
+    )
+    mapping = tmp_path / "mine.yml"
+    mapping.write_text(
+        "objects:\n  users:\n    files: [reps]\n    columns:\n"
+        "      user_id: {from: RepId}\n      is_agent: {from: Agent, transform: boolean}\n"
+    )
+    row = map_snapshot_dir(tmp_path / "snap", load_mapping(mapping))["users"].to_pylist()[0]
+    assert (row["user_id"], row["is_agent"], json.loads(row["_extra"]), row["_line"]) == (
+        "r1",
+        "true",
+        {"Emp": "42"},
+        1,
+    )

@@ -171,8 +171,10 @@ def _load_source(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         if suffix == ".csv":
             _load_csv_source(con, path)
         elif suffix == ".parquet":
-            con.execute("CREATE OR REPLACE TEMP TABLE crm_src AS SELECT *, row_number() OVER () AS _line "
-                        "FROM read_parquet(?)", [str(path)])  # fmt: skip
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE crm_src AS SELECT COLUMNS(* EXCLUDE (file_row_number))::VARCHAR, "
+                f"file_row_number + 1 AS _line FROM read_parquet({_literal(str(path))}, file_row_number = true)"
+            )
         else:
             _load_json_source(con, path)
     except duckdb.Error as exc:

@@ -38,7 +38,9 @@ _ANY_VALUE = {"stringValue": "VARCHAR", "boolValue": "VARCHAR", "intValue": "VAR
               "bytesValue": "VARCHAR", "arrayValue": "JSON", "kvlistValue": "JSON"}  # fmt: skip
 _ATTRIBUTES = [{"key": "VARCHAR", "value": _ANY_VALUE}]
 # The parts of TracesData the mapping reads, for DuckDB's from_json (one parse per document and span).
-_SCOPE_SPANS = [{"scope": {"name": "VARCHAR"}, "instrumentationLibrary": {"name": "VARCHAR"}, "spans": ["JSON"]}]
+_SCOPE_SPANS = [
+    {"scope": {"name": "VARCHAR"}, "instrumentationLibrary": {"name": "VARCHAR"}, "spans": ["JSON"]}
+]
 TRACES_STRUCTURE = {"resourceSpans": [{"resource": {"attributes": _ATTRIBUTES}, "scopeSpans": _SCOPE_SPANS,
                                        "instrumentationLibrarySpans": _SCOPE_SPANS}]}  # fmt: skip
 SPAN_STRUCTURE = {
