@@ -13,4 +13,5 @@ REGISTRY: dict[str, str] = {
     "export": "crmguard.export.bench:run",
     "restore": "crmguard.restore.bench:run",
     "policy": "crmguard.policy.bench:run",
+    "build": "crmguard.transform.bench:run",
 }
