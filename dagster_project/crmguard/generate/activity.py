@@ -81,7 +81,9 @@ def sdr_activity(ctx: Ctx, agent: Agent, share: tuple[int, int]) -> None:
     acc_row = ctx.account_row().reindex(con["account_id"].to_numpy()).to_numpy()
     pool = np.flatnonzero(ctx.pool_accounts()[acc_row] & ctx.clean_contacts())
     pool = pool[pool % share[1] == share[0]]
-    n = min(int(len(pool) * 0.75), 2_000 * ctx.days)
+    # At most 1600 enrollments a day: with pauses, meetings and title fixes the agent stays well under
+    # the 200 records per hour of the blast-radius rule even at 50k accounts.
+    n = min(int(len(pool) * 0.75), 1_600 * ctx.days)
     chosen = np.sort(rng.choice(pool, n, replace=False))
     cid, email = con["contact_id"].to_numpy()[chosen], con["email"].to_numpy()[chosen]
     account = con["account_id"].to_numpy()[chosen]
@@ -219,7 +221,7 @@ def _title_updates(ctx: Ctx, agent: Agent, pool: np.ndarray) -> None:
     n = min(len(pool), max(1, len(pool) // 400) * ctx.days)
     rows = rng.choice(pool, n, replace=False)
     new = pick_other(rng, TITLES, con["title"].to_numpy()[rows])
-    t = active_times(rng, rng.integers(0, ctx.days, n), 8, 20)
+    t = active_times(rng, rng.integers(0, ctx.days, n))
     keys = ctx.tool_calls(agent, n, t=t, tool="update_contact", ttype="contact", tid=con["contact_id"].to_numpy()[rows],
                           acct=con["account_id"].to_numpy()[rows], contact=con["contact_id"].to_numpy()[rows],
                           lane=rows, prio=PRIO_FREE,

@@ -15,6 +15,13 @@ from crmguard.generate.plan import PRIO_MANDATORY, Plan, pick
 TRANSIENT_ERRORS = ("429 Too Many Requests: CRM API rate limit", "504 Gateway Timeout", "connection reset by peer")
 
 
+def _rows(value: Any, idx: np.ndarray) -> Any:
+    """The given rows of a column; scalars stay scalars."""
+    if isinstance(value, list):
+        return np.asarray(value, dtype=object)[idx]
+    return value[idx] if isinstance(value, np.ndarray) else value
+
+
 @dataclass
 class Ctx:
     """The shared state of one generation run.
@@ -83,9 +90,8 @@ class Ctx:
         """
         cols.setdefault("obo", self.obo(agent, n))
         cols.setdefault("prio", PRIO_MANDATORY)
-        failing = np.flatnonzero(self.rng.random(n) < fail_rate) if fail_rate else np.empty(0, dtype=np.int64)
-        failed_cols = {k: (np.asarray(v, dtype=object if not isinstance(v, np.ndarray) else v.dtype)[failing]
-                           if isinstance(v, (np.ndarray, list)) else v) for k, v in cols.items()}
+        failing = np.flatnonzero(self.rng.random(n) < fail_rate)
+        failed_cols = {k: _rows(v, failing) for k, v in cols.items()}
         failed_cols["t"] = np.asarray(cols["t"], dtype=np.int64)[failing] - self.rng.integers(5, 40, len(failing))
         failed_keys = self.plan.add_events(len(failing), agent=agent.index, status="failed",
                                            error=pick(self.rng, TRANSIENT_ERRORS, len(failing)),
