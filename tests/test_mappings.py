@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -202,3 +205,47 @@ def test_parquet_export_values_are_read_as_text(tmp_path: Path) -> None:
         {"Emp": "42"},
         1,
     )
+
+
+def test_ingest_cli_loads_a_salesforce_export_with_custom_fields(tmp_path: Path) -> None:
+    from conftest import CRMGUARD, run_cli
+
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    out = json.loads(run_cli("ingest", "--mapping", "salesforce", str(SALESFORCE), "--warehouse", str(warehouse),
+                             "--json").stdout)  # fmt: skip
+    assert (out["loaded"], out["rejected"], out["files"][0]["status"]) == (11, 0, "loaded")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        source, counts = con.execute(
+            "SELECT source, manifest->>'$.row_counts.contacts' FROM raw.crm_snapshots"
+        ).fetchone()
+        extra = con.execute(
+            "SELECT _extra->>'$.BillingCity' FROM raw.crm_accounts WHERE account_id = '0015e00000A1b2cAAB'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert (source, counts, extra) == ("salesforce", "2", "Berlin")
+    broken = tmp_path / "20260106T000000Z"
+    shutil.copytree(SALESFORCE, broken)
+    (broken / "Opportunity.csv").write_text("Id,Name\n006x,Only two columns\n")
+    proc = subprocess.run([CRMGUARD, "ingest", "--mapping", "salesforce", str(broken), "--warehouse", str(warehouse)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2 and "missing required column StageName" in proc.stderr
+
+
+def test_timestamps_do_not_depend_on_the_process_time_zone(tmp_path: Path) -> None:
+    """Times without an offset are UTC, whatever TZ the process runs under (DuckDB reads TZ at start)."""
+    snapshot = tmp_path / "20260105T000000Z"
+    shutil.copytree(SALESFORCE, snapshot)
+    account = snapshot / "Account.csv"
+    account.write_text(account.read_text().replace("2020-10-22T21:03:23.000+0000", "2020-10-22 21:03:23"))
+    code = (
+        "import json, sys; from pathlib import Path; "
+        "from crmguard.adapters.crm_exports import load_mapping, map_snapshot_dir; "
+        "t = map_snapshot_dir(Path(sys.argv[1]), load_mapping('salesforce'))['accounts']; "
+        "print(json.dumps(t.column('updated_at').to_pylist()))"
+    )
+    for zone in ("UTC", "Asia/Kolkata", "America/New_York"):
+        proc = subprocess.run([sys.executable, "-c", code, str(snapshot)], capture_output=True, text=True,
+                              env={**os.environ, "TZ": zone}, check=True)  # fmt: skip
+        assert json.loads(proc.stdout) == ["2020-10-22T21:03:23Z", "2021-01-02T08:00:00Z"], zone
