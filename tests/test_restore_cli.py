@@ -23,14 +23,14 @@ from test_restore_plan import build_world
 CLI = str(Path(sys.executable).parent / "crmguard")
 
 
-def crmguard(*args: str, warehouse: Path, check: int = 0) -> subprocess.CompletedProcess:
+def crmguard(*args: str, warehouse: Path | None = None, check: int = 0) -> subprocess.CompletedProcess:
     """Run the CLI in this process through its real entry point (exit code, stdout, stderr).
 
     In-process because importing the whole CLI costs seconds per command on a loaded machine; the
     one test that needs a separate process (SIGKILL) starts it itself.
     """
     out, err = io.StringIO(), io.StringIO()
-    argv = ["crmguard", *args, "--warehouse", str(warehouse)]
+    argv = ["crmguard", *args, *(["--warehouse", str(warehouse)] if warehouse else [])]
     with mock.patch.object(sys, "argv", argv), redirect_stdout(out), redirect_stderr(err):
         try:
             main()

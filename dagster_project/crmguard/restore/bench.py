@@ -99,7 +99,7 @@ def bench_plan(warehouse: Path, changes: int, repeats: int = 3) -> dict[str, flo
         build_history(con, changes)
         for n in range(repeats):
             with watch.lap("bare"):
-                bare = con.execute(BARE_DIFF, ["bench_run"]).fetch_arrow_table()  # the diff, as data
+                bare = con.execute(BARE_DIFF, ["bench_run"]).to_arrow_table()  # the diff, as data
             with watch.lap("plan"):
                 summary = create_plan(con, Scope(run_ids=("bench_run",)), "u_ops1", now=S2 + timedelta(seconds=n))
             best = {k: min(best[k], watch.seconds[k]) for k in best}
