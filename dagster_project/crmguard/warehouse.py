@@ -7,7 +7,10 @@ When the file is locked we say which process holds it instead of surfacing a Duc
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +18,22 @@ from pathlib import Path
 import duckdb
 
 from crmguard.errors import BadInput, WarehouseLocked
-from crmguard.paths import warehouse_path
+from crmguard.paths import WAREHOUSE_FILENAME, warehouse_path
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+
+
+def published_copy(path: Path) -> Path:
+    """Where the read-only copy for readers lives: beside the warehouse, same file name (dbt needs it)."""
+    return path.parent / "published" / WAREHOUSE_FILENAME
+
+
+def _locked(path: Path, exc: duckdb.IOException) -> WarehouseLocked:
+    pid = _LOCK_PID.search(str(exc))
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    return WarehouseLocked(
+        f"warehouse {path} is being written by {holder}; wait for it to finish (or stop it), then retry"
+    )
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -27,17 +43,33 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            pid = _LOCK_PID.search(text)
-            holder = f"process {pid.group(1)}" if pid else "another process"
-            raise WarehouseLocked(
-                f"warehouse {path} is being written by {holder}; wait for it to finish "
-                "(or stop it), then retry"
-            ) from None
-        raise
+        if "lock" not in str(exc).lower():
+            raise
+        copy = published_copy(path)
+        if not (read_only and copy.exists()):
+            raise _locked(path, exc) from None
+        # A reader must not fail because a scheduled run is writing: read the last published state.
+        sys.stderr.write(f"crmguard: note: {path} is being written; reading the copy published by the last run ({copy})\n")
+        con = duckdb.connect(str(copy), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def publish(path: str | Path | None = None) -> Path:
+    """Publish a read-only copy of the warehouse for readers: checkpoint, copy, then atomic rename.
+
+    Call it with no connection open (the end of a pipeline run). Readers that find the warehouse locked
+    by a writer fall back to this copy (see `connect`), so analysts never wait for the pipeline.
+    """
+    source = warehouse_path(path)
+    with connect(source) as con:
+        con.execute("CHECKPOINT")
+    target = published_copy(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".tmp")
+    shutil.copyfile(source, staging)
+    os.replace(staging, target)
+    return target
 
 
 @contextmanager

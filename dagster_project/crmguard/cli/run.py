@@ -15,6 +15,7 @@ from crmguard.ingest import ingest_paths
 from crmguard.paths import landing_dir, warehouse_path
 from crmguard.quality.runner import run_checks
 from crmguard.transform import build
+from crmguard.warehouse import publish
 
 
 @app.command("run")
@@ -31,7 +32,8 @@ def run_command(
     """The scheduled job in one call: ingest the landing folder, dbt build, integrity checks.
 
     The same steps the Dagster schedule and sensor run (job `crmguard_run`). Files already loaded
-    are skipped, so running it again is cheap. Exit 1 when a dbt test or a critical expectation
+    are skipped, so running it again is cheap. At the end it publishes a read-only copy of the
+    warehouse (published/warehouse.duckdb beside it) that read commands use while a run is writing. Exit 1 when a dbt test or a critical expectation
     failed, 2 on bad input.
 
     \b
@@ -56,6 +58,7 @@ def run_command(
         "build": built.as_dict(),
         "check": checked.to_json(),
         "audit_seal": sealed,
+        "published": str(publish(target)),
         "success": built.success and checked.success,
     }
     emit(result, as_json, _print_summary)
