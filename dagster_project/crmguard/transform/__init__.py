@@ -96,6 +96,7 @@ def run_dbt(
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(target),
         "--log-path", str(target / "logs"),
+        "--no-use-colors",
         *extra_args,
     ]
     (target / "run_results.json").unlink(missing_ok=True)
