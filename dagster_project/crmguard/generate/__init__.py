@@ -69,6 +69,8 @@ def _validate(cfg: GenerateConfig) -> None:
         raise BadInput(f"--agents must be at least 3, one of each kind (got {cfg.agents})")
     if cfg.seed < 0:
         raise BadInput(f"--seed must be a non-negative integer (got {cfg.seed})")
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise BadInput(f"--out {cfg.out} is a file; give a folder")
     if cfg.out.exists() and any(cfg.out.iterdir()):
         if not (cfg.out / "ground_truth.jsonl").exists():
             raise BadInput(f"--out {cfg.out} exists and is not an earlier generated world; choose an empty folder")

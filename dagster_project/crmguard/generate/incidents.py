@@ -457,7 +457,7 @@ def _window_calls(ev: pd.DataFrame, item: Injected, t_of: pd.Series,
         detail["crossing_event_key"] = int(open_key)
     calls = ev[(ev["agent"] == agent) & (ev["etype"] == "tool_call") & (ev["t"] > t_from)
                & (ev["t"] < int(t_of[resume_key]))]
-    if open_key >= 0 and item.kind == "bounce_rate_not_stopped":
+    if item.kind == "bounce_rate_not_stopped":
         calls = calls[calls["tool"].isin(("send_email", "enroll_in_sequence"))]
     item.refs += [(o, i, None) for o, i in zip(calls["ttype"], calls["tid"], strict=True) if o in OBJECT_OF_TYPE]
     return calls["key"].tolist(), detail

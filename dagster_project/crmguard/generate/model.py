@@ -26,7 +26,6 @@ ICP_EMPLOYEES = (50, 10_000)
 
 STAGES = ("prospecting", "qualification", "discovery", "proposal", "negotiation", "closed_won", "closed_lost")
 OPEN_STAGES = STAGES[:5]
-DISCOUNT_GATE_PCT = 15.0
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("user_id", "email", "name", "role", "team", "is_agent"),
@@ -51,7 +50,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "updated_by",
     ),
 }
-OBJECTS = tuple(COLUMNS)
 # The snapshot object that holds each action-log object type, and its id column.
 OBJECT_OF_TYPE = {
     "account": "accounts", "contact": "contacts", "deal": "deals",
@@ -139,5 +137,3 @@ PERMISSION_RULE = {"sdr_agent": "permissions-sdr-agent", "routing_agent": "permi
 
 # Kinds whose evidence is a CRM change: the generator takes an extra snapshot 1 s after them.
 SNAPSHOT_KINDS = frozenset({"unexplained_change", "claimed_write_not_observed", "dry_run_wrote"})
-
-OUTBOUND_TOOLS = ("send_email", "enroll_in_sequence", "book_meeting")
