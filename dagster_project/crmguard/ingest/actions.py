@@ -118,7 +118,7 @@ def _views(content: bytes, data: np.ndarray, starts: np.ndarray, lengths: np.nda
 
 _COLUMNS = ("event_id", "schema_version", "event_type", "agent_id", "agent_version", "run_id", "environment")
 _ACTOR = ("type", "id", "role", "on_behalf_of")
-_LINES, _DUPS = "crmguard_ingest_lines", "crmguard_ingest_dups"
+_LINES = "crmguard_ingest_lines"
 
 
 def _text_sql(utf8: bool) -> str:
@@ -136,23 +136,32 @@ def _payload_sql(utf8: bool) -> str:
     return "l.payload" if utf8 else "CAST(try(decode(l.raw)) AS JSON)"
 
 
-def _stage_sql(open_last_line: int, utf8: bool) -> str:
-    """One row per line, in line order: `ok` (every rule accepts it) and the typed columns if ok."""
+def _stage_sql(open_last_line: int, utf8: bool, guarded: bool = True) -> str:
+    """One row per line, in line order: `ok` (every rule accepts it) and the typed columns if ok.
+
+    `guarded=False` skips the json_valid pass; DuckDB then raises on the first malformed line.
+    """
     columns = {name: rules.fast_text_sql(name) for name in _COLUMNS}
     columns |= {f"actor_{key}": rules.fast_text_sql(f"actor.{key}") for key in _ACTOR}
-    columns["occurred_at"] = rules.utc_timestamp_sql(rules.fast_text_sql("occurred_at"))
+    columns["occurred_at"] = rules.OCCURRED_AT_UTC
     columns["step"] = f"CAST({rules.fast_sql('step')} AS INTEGER)"
     typed = ",\n      ".join(f"CASE WHEN ok THEN {expr} END AS {name}" for name, expr in columns.items())
     text = _text_sql(utf8)
+    occurred = rules.utc_timestamp_sql(rules.fast_text_sql("occurred_at"))
+    parse = f"json_transform({text}, '{rules.fast_spec()}')"
+    if guarded:
+        parse = f"CASE WHEN json_valid({text}) THEN {parse} END"
     return f"""
     CREATE OR REPLACE TEMP TABLE {_STAGE} AS
-    SELECT seq, line_no, ok, CAST(NULL AS VARCHAR) AS reason,
+    SELECT seq, line_no, ok, CAST(NULL AS VARCHAR) AS reason, false AS repeated,
+      CAST(NULL AS VARCHAR) AS first_load_id,
       {typed}
     FROM (
       SELECT *, {rules.fast_valid_sql()} AS ok FROM (
-        SELECT l.seq, l.line_no,
-               CASE WHEN json_valid({text}) THEN json_transform({text}, '{rules.fast_spec()}') END AS v
-        FROM {_LINES} AS l))
+        SELECT *, {occurred} AS {rules.OCCURRED_AT_UTC} FROM (
+          SELECT l.seq, l.line_no,
+                 {parse} AS v
+          FROM {_LINES} AS l)))
     """
 
 
@@ -172,16 +181,26 @@ def _explain_sql(open_last_line: int, utf8: bool) -> str:
     """
 
 
-def _dups_sql() -> str:
-    """Event ids delivered more than once inside this input, with the line that wins (the first)."""
+def _mark_repeats_sql() -> str:
+    """Flag the later deliveries of an event_id inside this input: the first line wins."""
     return f"""
-    CREATE OR REPLACE TEMP TABLE {_DUPS} AS
-    SELECT event_id, min(seq) AS first_seq FROM {_STAGE} WHERE ok GROUP BY event_id HAVING count(*) > 1
+    UPDATE {_STAGE} SET repeated = true FROM (
+      SELECT event_id, min(seq) AS first_seq FROM {_STAGE} WHERE ok GROUP BY event_id HAVING count(*) > 1
+    ) AS d
+    WHERE {_STAGE}.event_id = d.event_id AND {_STAGE}.seq > d.first_seq
+    """
+
+
+def _mark_stored_sql() -> str:
+    """Flag events already in the warehouse with the load that stored them (an anti-join on ids only)."""
+    return f"""
+    UPDATE {_STAGE} SET first_load_id = e._load_id FROM raw.agent_events AS e
+    WHERE {_STAGE}.ok AND e.event_id = {_STAGE}.event_id
     """
 
 
 def _insert_sql(source_format: str, utf8: bool) -> dict[str, str]:
-    """The three inserts of one load; parameters: load id, file, time."""
+    """The inserts of one load, in order; parameters: load id, file, time."""
     return {
         "rejected": f"""
             INSERT INTO raw.rejects
@@ -189,20 +208,15 @@ def _insert_sql(source_format: str, utf8: bool) -> dict[str, str]:
             FROM {_STAGE} AS s POSITIONAL JOIN {_LINES} AS l WHERE NOT s.ok""",
         "duplicates": f"""
             INSERT INTO raw.duplicate_events
-            SELECT $load_id, $file, s.line_no, s.event_id, coalesce(e._load_id, $load_id)
-            FROM {_STAGE} AS s
-            LEFT JOIN {_DUPS} AS d ON d.event_id = s.event_id
-            LEFT JOIN raw.agent_events AS e ON e.event_id = s.event_id
-            WHERE s.ok AND (s.seq > d.first_seq OR e.event_id IS NOT NULL)""",
+            SELECT $load_id, $file, line_no, event_id, coalesce(first_load_id, $load_id)
+            FROM {_STAGE} WHERE ok AND (repeated OR first_load_id IS NOT NULL)""",
         "loaded": f"""
             INSERT INTO raw.agent_events
             SELECT s.event_id, s.schema_version, s.event_type, s.occurred_at, s.agent_id, s.agent_version,
                    s.run_id, s.step, s.environment, s.actor_type, s.actor_id, s.actor_role,
                    s.actor_on_behalf_of, {_payload_sql(utf8)}, '{source_format}', $load_id, $file, s.line_no
-            FROM ({_STAGE} AS s POSITIONAL JOIN {_LINES} AS l)
-            LEFT JOIN {_DUPS} AS d ON d.event_id = s.event_id
-            WHERE s.ok AND coalesce(s.seq = d.first_seq, true)
-              AND NOT EXISTS (SELECT 1 FROM raw.agent_events AS e WHERE e.event_id = s.event_id)""",
+            FROM {_STAGE} AS s POSITIONAL JOIN {_LINES} AS l
+            WHERE s.ok AND NOT s.repeated AND s.first_load_id IS NULL""",
     }
 
 
@@ -221,18 +235,27 @@ def load_action_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, source: S
     last, utf8 = (lines.num_rows if open_last_line else 0), "text" in lines.column_names
     con.register(_LINES, _with_seq_and_payload(lines))
     try:
-        con.execute(_stage_sql(last, utf8))
+        _stage(con, last, utf8)
         if con.execute(f"SELECT count(*) FROM {_STAGE} WHERE NOT ok").fetchone()[0]:
             con.execute(_explain_sql(last, utf8))
-        con.execute(_dups_sql())
+        con.execute(_mark_repeats_sql())
         if progress:
             progress(f"  {source.path}: {lines.num_rows} lines parsed, writing")
         result = _write(con, lines.num_rows, source, load_id, started_at, _insert_sql(source_format, utf8),
                         adapter_rejects)
     finally:
         con.unregister(_LINES)
-        con.execute(f"DROP TABLE IF EXISTS {_STAGE}; DROP TABLE IF EXISTS {_DUPS}")
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
     return result
+
+
+def _stage(con: duckdb.DuckDBPyConnection, last: int, utf8: bool) -> None:
+    """Parse optimistically (a clean log, the common case, is parsed once); if any line is not JSON,
+    parse again with each line checked first."""
+    try:
+        con.execute(_stage_sql(last, utf8, guarded=False))
+    except duckdb.InvalidInputException:
+        con.execute(_stage_sql(last, utf8, guarded=True))
 
 
 def _with_seq_and_payload(lines: pa.Table) -> pa.Table:
@@ -250,6 +273,7 @@ def _write(con: duckdb.DuckDBPyConnection, lines: int, source: Source, load_id: 
     params = {"load_id": load_id, "file": source.path, "now": started_at}
     result = FileResult(source.path, source.sha256, source.kind, STATUS_LOADED, lines=lines)
     with atomic(con):
+        con.execute(_mark_stored_sql())  # inside the transaction: what is stored cannot change under it
         for key, sql in inserts.items():
             used = {name: value for name, value in params.items() if f"${name}" in sql}
             setattr(result, key, con.execute(sql, used).fetchone()[0])
