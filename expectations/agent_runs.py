@@ -19,9 +19,9 @@ SUITE = Suite(
         in_set("status", ["completed", "failed_mid_way", "failed", "stopped", "running"]),
         no_rows(
             "step_sequence_gapless", "audit_trail",
-            "select a.run_id from main.fct_agent_actions a where a.run_id in (select run_id from {batch})"
-            " group by a.run_id having min(a.step) <> 1 or max(a.step) <> count(distinct a.step)",
-            "the tool calls of a run carry steps 1..n with none missing (a gap means lost audit events)",
+            "select run_id from raw.agent_events where run_id in (select run_id from {batch})"
+            " group by run_id having min(step) <> 0 or max(step) <> count(distinct step) - 1",
+            "the events of a run, as received, carry steps 0..n with none missing (a gap is a lost event)",
         ),
         no_rows(
             "no_half_updated_record_from_failed_run", "post_action",

@@ -98,8 +98,11 @@ BREAKAGES = {
     "failed_run_left_half_updated": (
         "update fct_agent_runs set status = 'failed_mid_way' where run_id = 'r2'",
         ("agent_runs", "no_half_updated_record_from_failed_run"), "deal:d6"),
-    "gap_in_run_steps": (
-        "delete from fct_agent_actions where event_id = 'e13'", ("agent_runs", "step_sequence_gapless"), "r4"),
+    "gap_in_run_steps": (  # the runtime never wrote the event: the file and its ledger row lack it too
+        "update raw.load_ledger set lines = lines - 1, loaded = loaded - 1"
+        " where path = (select _file from raw.agent_events where event_id = 'e13');"
+        " delete from raw.agent_events where event_id = 'e13'",
+        ("agent_runs", "step_sequence_gapless"), "r4"),
     "call_cites_missing_approval": (
         "delete from fct_approvals where approval_id = 'ap20'", ("agent_actions", "approved_call_has_approval"), "e20"),
     "ledger_disagrees_with_events": (

@@ -108,8 +108,15 @@ def _statements(accounts: int, contacts: int, deals: int, runs: int) -> list[str
                'agent-deal-desk', 'agent', null, agent_id, run_id
         from main.fct_agent_actions""",
         """create or replace table raw.agent_events as
-        select event_id, occurred_at, 'L1' as _load_id, 'actions/day' || (row_number() over () % 3) || '.jsonl' as _file
-        from main.fct_agent_actions""",
+        select event_id, event_type, occurred_at, run_id, step, 'L1' as _load_id,
+               'actions/day' || (hash(event_id) % 3) || '.jsonl' as _file
+        from (
+            select event_id, 'tool_call' as event_type, occurred_at, run_id, step from main.fct_agent_actions
+            union all
+            select 'rs_' || run_id, 'run_started', started_at, run_id, 0 from main.fct_agent_runs
+            union all
+            select 'rf_' || run_id, 'run_finished', finished_at, run_id, steps + 1 from main.fct_agent_runs
+        )""",
         f"""create or replace table raw.load_ledger as
         select 'L1' as load_id, 'actions' as kind, _file as path, 'sha-' || _file as sha256, 0 as size_bytes,
                count(*) as lines, count(*) as loaded, 0 as rejected, 0 as duplicates, 'loaded' as status,
