@@ -17,6 +17,7 @@ import pytest
 from crmguard.ingest import ingest_paths
 from crmguard.warehouse import connect
 
+
 def event(n: int, **overrides: object) -> dict:
     """A valid tool_call event with id evt-<n>; overrides replace top-level fields."""
     base = {
@@ -235,3 +236,25 @@ def test_cli_locked_warehouse_exits_2_with_one_line(tmp_path: Path, warehouse: P
         holder.communicate("", timeout=30)
     assert done.returncode == 2
     assert "is being written by process" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "otlp"
+
+
+def test_otlp_traces_load_as_events_with_adapter_rejects(tmp_path: Path, warehouse: Path) -> None:
+    files = [FIXTURES / "file_exporter.otlp.jsonl", FIXTURES / "rejects.otlp.jsonl"]
+    result = ingest_paths(warehouse, files).to_json()
+    assert [f["status"] for f in result["files"]] == ["loaded", "loaded"]
+    for f in result["files"]:
+        assert f["lines"] == f["loaded"] + f["rejected"] + f["duplicates"]
+    assert result["files"][0]["loaded"] > 0 and result["files"][1]["rejected"] > 0
+    assert query(warehouse, "select distinct _source_format from raw.agent_events") == [("otlp",)]
+    assert query(warehouse, "select distinct kind from raw.load_ledger") == [("otlp",)]
+
+
+def test_crlf_lines_are_stored_without_the_carriage_return(tmp_path: Path, warehouse: Path) -> None:
+    log = tmp_path / "windows.jsonl"
+    log.write_bytes(b"\r\n".join(json.dumps(event(i)).encode() for i in range(2)) + b"\r\nnope\r\n")
+    assert ingest_paths(warehouse, [log]).to_json()["loaded"] == 2
+    assert query(warehouse, "select count(*) from raw.agent_events where ends_with(payload::varchar, '}')") == [(2,)]
+    assert query(warehouse, "select line, raw_text from raw.rejects") == [(3, "nope")]

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from crmguard.errors import BadInput
 from crmguard.adapters.crm_exports import CrmMapping, load_mapping
 from crmguard.adapters.otlp import map_otlp_file
+from crmguard.errors import BadInput
 from crmguard.ingest.actions import Progress, decompress, file_source, load_action_lines, split_lines
 from crmguard.ingest.discover import Input, discover
 from crmguard.ingest.ledger import (
