@@ -183,3 +183,23 @@ def test_report_without_marts_says_not_built(tmp_path: Path) -> None:
     html = (tmp_path / "empty.html").read_text()
     assert "not built yet: main.fct_agent_actions" in html
     assert result["headline"] == {}
+
+
+def test_report_on_a_generated_world(page: Page, built_world, tmp_path: Path) -> None:
+    """The real marts (generate -> ingest -> dbt build): renders cleanly, numbers equal SQL."""
+    from crmguard.report.page import write_report
+
+    with connect(built_world.warehouse, read_only=True) as con:
+        result = write_report(con, tmp_path / "world.html")
+    page.open((tmp_path / "world.html").as_uri())
+    assert page.errors == []
+    shown = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('[data-key]')].map(e => [e.dataset.key, e.textContent]))")
+    assert int(shown["actions"]) == _sql(built_world.warehouse, "select count(*) from fct_agent_actions") > 0
+    assert int(shown["violations"]) == _sql(built_world.warehouse, "select count(*) from fct_policy_violations") > 0
+    assert int(shown["unexplained_changes"]) == _sql(
+        built_world.warehouse, "select count(*) from fct_change_attribution where cause = 'unexplained' "
+        "and record_type = 'observed_change'")
+    assert "fct_policy_violations" not in result["missing"]
+    shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    (tmp_path / "world.png").write_bytes(base64.b64decode(shot["data"]))

@@ -31,6 +31,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums} .chart{width:100%;heigh
 .empty{color:#6b7280;font-style:italic} figure{margin:12px 0} figcaption{font-size:13px;font-weight:600;color:#374151} .bad{color:#b91c1c} .ok{color:#15803d}
 """
 
+EVIDENCE_ROWS = 40  # per run: enough to see the pattern, short enough to forward
+
 _KPIS = (
     ("actions", "agent actions"), ("violations", "policy violations"),
     ("approval_coverage_pct", "approval coverage of gated actions (%)"),
@@ -131,7 +133,9 @@ def _runs(figures: Figures) -> str:
            f"</thead><tbody>{links}</tbody></table>") if rows else '<p class="empty">no violations.</p>'
     evidence = "".join(
         f"<h3 id='run-{escape(run)}'>Evidence for run {escape(run)}</h3>"
-        f"<p class='sub'>from main.fct_policy_violations where run_id = '{escape(run)}'</p>" + table(items)
+        f"<p class='sub'>from main.fct_policy_violations where run_id = '{escape(run)}'"
+        f"{f' (first {EVIDENCE_ROWS} of {len(items)})' if len(items) > EVIDENCE_ROWS else ''}</p>"
+        + table(items[:EVIDENCE_ROWS])
         for run, items in figures.run_evidence.items())
     return ("<h2 id='runs'>Top offending runs</h2>" + _missing(figures, "main.fct_policy_violations") + top
             + "<h2 id='evidence'>Evidence</h2>" + (evidence or '<p class="empty">nothing to show.</p>'))
