@@ -31,6 +31,9 @@ OCSF_FILE = "ocsf_api_activity.jsonl"
 
 @dataclass(frozen=True)
 class ExportRequest:
+    """One export: the window [start, end) in naive UTC, the format, where to, whose keys, and the
+    compliance user when personal data is exported in clear."""
+
     start: dt.datetime
     end: dt.datetime
     file_format: str
