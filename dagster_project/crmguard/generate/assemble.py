@@ -17,7 +17,7 @@ import pandas as pd
 
 from crmguard.generate.context import Ctx
 from crmguard.generate.model import DAY, ID_COLUMN, OBJECT_OF_TYPE, SLOT, START
-from crmguard.generate.plan import PRIO_INCIDENT
+from crmguard.generate.plan import PRIO_INCIDENT, iso
 
 
 @dataclass
@@ -168,9 +168,11 @@ def assemble(ctx: Ctx) -> Assembled:
     claims = claims[claims["ekey"].isin(ev["key"])]
     ev, claims, writes = resolve_conflicts(ctx, ev, claims, writes)
     ev = _steps_and_bounds(_strict_times(_assign_runs(ctx, ev)))
-    # Creates carry the (possibly shifted) time of their call.
-    creates = {otype: frame.merge(ev[["key", "t"]], left_on="ekey", right_on="key").drop(columns=["key"])
-               for otype, frame in created.items()}
+    # Creates carry the (possibly shifted) time of their call, also as the row's updated_at.
+    creates = {}
+    for otype, frame in created.items():
+        frame = frame.merge(ev[["key", "t"]], left_on="ekey", right_on="key").drop(columns=["key"])
+        creates[otype] = frame.assign(updated_at=iso(frame["t"].to_numpy()))
     log = _write_log(ctx, ev, claims, writes)
     claims = _old_values(ctx, claims, log, ev)
     ev = ev.sort_values(["t", "key"], kind="stable").reset_index(drop=True)
