@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -218,6 +219,13 @@ def test_docs_examples_validate_against_the_schemas() -> None:
     jsonschema.validate(json.loads((EXAMPLES / "manifest.json").read_text()), manifest_schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**json.loads(lines[0]), "occurred_at": "2026-01-05 10:00:00"}, schema)
+    docs = REPO / "docs"
+    inline = re.findall(r"```json\n(.*?)\n```", (docs / "action-log.md").read_text(), re.S)
+    assert len(inline) >= 4
+    for block in inline:
+        jsonschema.validate(json.loads(block), schema)
+    for block in re.findall(r"```json\n(.*?)\n```", (docs / "snapshots.md").read_text(), re.S):
+        jsonschema.validate(json.loads(block), manifest_schema)
 
 
 def test_cli_prints_the_summary_and_exits_2_on_bad_usage(tmp_path: Path) -> None:
