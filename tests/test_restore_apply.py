@@ -48,7 +48,7 @@ def test_apply_restores_every_reverted_field_leaves_conflicts_and_verifies(world
     plan_id = planned(warehouse)
     with running_service(crm) as svc, connect(warehouse) as con:
         report = apply_plan(con, plan_id, local(svc.url), batch_size=2)
-        assert report.outcomes == {"conflict": 1, "written": 9}
+        assert report.outcomes == {"conflict": 1, "written": 10}
         assert field(svc, "accounts", "a1", "owner_id") == "u_ae1"
         assert field(svc, "accounts", "a1", "industry") == "fintech"  # run R2's change is not R1's to undo
         assert field(svc, "contacts", "c1", "owner_id") == "u_ae3"  # the human's later change survives
@@ -57,14 +57,15 @@ def test_apply_restores_every_reverted_field_leaves_conflicts_and_verifies(world
         assert field(svc, "contacts", "c3", "email_bounced") == "true" and field(svc, "deals", "d2", "account_id") == "a2"
         assert field(svc, "sequence_enrollments", "n1", "status") == "paused"
         assert field(svc, "meetings", "m1", "status") == "cancelled"
+        assert field(svc, "emails", "call_e7", "status") == "cancelled"
         receipt = verify_plan(con, plan_id, local(svc.url))
-        assert receipt.status == "verified" and receipt.counts["matched"] == 10
+        assert receipt.status == "verified" and receipt.counts["matched"] == 11
         again = apply_plan(con, plan_id, local(svc.url))
         assert again.written_now == 0 and again.outcomes == report.outcomes
-        assert set(svc.store.write_counts().values()) == {1} and len(svc.store.write_counts()) == 9
+        assert set(svc.store.write_counts().values()) == {1} and len(svc.store.write_counts()) == 10
         log = con.execute("select count(*), count(distinct plan_hash), min(approver), min(adapter) from restore.apply_log "
                           "where plan_id = ? and outcome = 'written'", [plan_id]).fetchone()
-        assert log == (9, 1, "u_ops2", "local")
+        assert log == (10, 1, "u_ops2", "local")
 
 
 def test_recreate_runs_parent_first(world: tuple[Path, Path]) -> None:
@@ -110,7 +111,7 @@ def test_forcing_a_conflict_voids_the_approval_then_overwrites(world: tuple[Path
         with pytest.raises(BadInput, match="changed after it was approved"):
             apply_plan(con, plan_id, local(svc.url))
         approve(con, plan_id, "u_ops2")
-        assert apply_plan(con, plan_id, local(svc.url)).outcomes == {"written": 10}
+        assert apply_plan(con, plan_id, local(svc.url)).outcomes == {"written": 11}
         assert field(svc, "contacts", "c1", "owner_id") == "u_ae1"
 
 
@@ -120,7 +121,7 @@ def test_drift_after_planning_becomes_a_conflict_not_a_write(world: tuple[Path, 
     with running_service(crm) as svc, connect(warehouse) as con:
         svc.store.write(OBJECTS["deals"], "update", [("d1", {"stage": "negotiation"}, None)], "u_ae1")
         report = apply_plan(con, plan_id, local(svc.url))
-        assert report.outcomes == {"conflict": 2, "written": 8}
+        assert report.outcomes == {"conflict": 2, "written": 9}
         assert field(svc, "deals", "d1", "stage") == "negotiation"
         assert verify_plan(con, plan_id, local(svc.url)).status == "verified"
 
@@ -131,15 +132,15 @@ def test_faults_are_survived_and_the_receipt_accounts_for_every_item(world: tupl
     # request 2 is the first write (after one read): it commits, then the answer is lost
     with running_service(crm, "timeout=2,429=3,retry_after=1,500=5,lock=deals/d1") as svc, connect(warehouse) as con:
         report = apply_plan(con, plan_id, local(svc.url), batch_size=2)
-        assert report.outcomes == {"conflict": 1, "failed": 2, "written": 7}
+        assert report.outcomes == {"conflict": 1, "failed": 2, "written": 8}
         assert max(svc.store.write_counts().values()) == 1  # the lost answer did not cause a second write
         errors = con.execute("select distinct error from restore.apply_log where plan_id = ? and outcome = 'failed'",
                              [plan_id]).fetchall()
         assert len(errors) == 1 and "locked" in errors[0][0]
         receipt = verify_plan(con, plan_id, local(svc.url))
         assert receipt.status == "partial"
-        assert receipt.counts == {"conflict": 1, "failed": 2, "items": 10, "matched": 8, "mismatched": 2,
-                                  "written": 7}
+        assert receipt.counts == {"conflict": 1, "failed": 2, "items": 11, "matched": 9, "mismatched": 2,
+                                  "written": 8}
 
 
 def test_file_target_exports_each_item_once_even_when_rerun(world: tuple[Path, Path], tmp_path: Path) -> None:
@@ -152,10 +153,10 @@ def test_file_target_exports_each_item_once_even_when_rerun(world: tuple[Path, P
         again = apply_plan(con, plan_id, target)  # as after a crash that lost every outcome
         with pytest.raises(BadInput, match="file target cannot be verified"):
             verify_plan(con, plan_id, target)
-    assert first.outcomes == {"conflict": 1, "written": 9} and again.outcomes == first.outcomes
+    assert first.outcomes == {"conflict": 1, "written": 10} and again.outcomes == first.outcomes
     assert again.written_now == 0
     keys = [entry["objectWriteTraceId"] for path in sorted((tmp_path / "files" / "hubspot").glob("*.json"))
             for entry in json.loads(path.read_text())["inputs"]]
-    assert len(keys) == len(set(keys)) == 9
+    assert len(keys) == len(set(keys)) == 10
     deals = sorted((tmp_path / "files" / "salesforce").glob("*-Opportunity-update.csv"))
     assert sorted(p.read_text() for p in deals) == ["Id,Amount\nd1,1000.00\n", "Id,StageName\nd1,discovery\n"]

@@ -56,7 +56,7 @@ def test_plan_show_approve_and_bad_usage(world: tuple[Path, Path], tmp_path: Pat
     assert "conflict" in table and "u_ae3" in table and "recreate" in table
     assert "<del>closed_won</del>" in (tmp_path / "p.html").read_text()
     shown = json.loads(crmguard("restore", "show", plan_id, "--json", warehouse=warehouse).stdout)
-    assert len(shown["items"]) == 10 and shown["altered"] is False
+    assert len(shown["items"]) == 11 and shown["altered"] is False
     refused = crmguard("restore", "approve", plan_id, "--by", "u_ops1", warehouse=warehouse, check=2)
     assert refused.stderr.startswith("crmguard: error: --by u_ops1: the planner cannot approve")
     assert len(refused.stderr.strip().splitlines()) == 1
@@ -84,23 +84,23 @@ def test_sigkill_mid_apply_then_rerun_completes_without_duplicate_writes(world: 
         finally:
             slow.wait(timeout=30)
         assert slow.returncode == -signal.SIGKILL
-        assert 3 <= len(svc.store.write_counts()) < 9
+        assert 3 <= len(svc.store.write_counts()) < 10
         result = json.loads(crmguard("restore", "apply", plan_id, "--crm-url", svc.url, "--json",
                                      warehouse=warehouse).stdout)
-        assert result["outcomes"] == {"conflict": 1, "written": 9}
+        assert result["outcomes"] == {"conflict": 1, "written": 10}
         counts = svc.store.write_counts()
-        assert len(counts) == 9 and set(counts.values()) == {1}
+        assert len(counts) == 10 and set(counts.values()) == {1}
         receipt = json.loads(crmguard("restore", "verify", plan_id, "--crm-url", svc.url, "--json",
                                       warehouse=warehouse).stdout)
         assert receipt["status"] == "verified"
         again = json.loads(crmguard("restore", "apply", plan_id, "--crm-url", svc.url, "--json",
                                     warehouse=warehouse).stdout)
-        assert again["written_now"] == 0 and len(svc.store.write_counts()) == 9
+        assert again["written_now"] == 0 and len(svc.store.write_counts()) == 10
     with connect(warehouse, read_only=True) as con:
         events = con.execute("select event_type, count(*), count(distinct event_id) from raw.agent_events "
                              "where agent_id = 'crmguard-restore' group by 1 order by 1").fetchall()
         actor = con.execute("select distinct actor_type, actor_id, actor_role from raw.agent_events "
                             "where agent_id = 'crmguard-restore'").fetchall()
     tool_calls = dict((e[0], e[1]) for e in events)["tool_call"]
-    assert tool_calls == 9 and all(e[1] == e[2] for e in events)
+    assert tool_calls == 10 and all(e[1] == e[2] for e in events)
     assert actor == [("system", "usr_crmguard_restore", "restore_job")]

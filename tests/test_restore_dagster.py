@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from test_restore_plan import build_world
 
 from crmguard.crm.server import running_service
 from crmguard.defs.restore import critical_stop_restore_sensor, propose_restore, restore_crm_state
@@ -13,6 +12,7 @@ from crmguard.resources import WarehouseResource
 from crmguard.restore.approve import approve
 from crmguard.restore.standin import insert_rows
 from crmguard.warehouse import connect
+from test_restore_plan import build_world
 
 
 def add_violations(warehouse: Path) -> None:
@@ -51,7 +51,7 @@ def test_sensor_proposes_once_per_run_and_the_job_applies_and_verifies(tmp_path:
             run_config={"ops": {"apply_restore_plan": {"config": config}, "verify_restore_plan": {"config": config}}},
             resources={"warehouse": resource})
         assert result.success
-        assert len(svc.store.write_counts()) == 9
+        assert len(svc.store.write_counts()) == 10
     with connect(warehouse, read_only=True) as con:
         assert con.execute("select status from restore.plans where plan_id = ?", [plan_id]).fetchone()[0] == "verified"
 

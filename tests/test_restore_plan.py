@@ -69,8 +69,9 @@ def live_state() -> dict[str, dict[str, dict]]:
     enrollments = {"n1": dict(contact_id="c1", sequence_id="seq1", status="active", step="1", enrolled_by=AGENT_USER)}
     meetings = {"m1": dict(contact_id="c1", deal_id="d1", owner_id="u_ae1", starts_at="2026-01-10T15:00:00Z",
                            status="scheduled", booked_by=AGENT_USER)}
+    emails = {"call_e7": dict(contact_id="c1", send_at="2099-01-01T09:00:00Z", status="scheduled", sent_by=AGENT_USER)}
     return {"accounts": accounts, "contacts": contacts, "deals": deals, "sequence_enrollments": enrollments,
-            "meetings": meetings}
+            "meetings": meetings, "emails": emails}
 
 
 def _records(name: str, rows: dict[str, dict], **extra) -> list[dict]:
@@ -99,7 +100,12 @@ def build_world(warehouse: Path, crm_data: Path | None = None) -> None:
              "tool_name": t, "status": "succeeded", "dry_run": False, "actor_id": AGENT_USER}
             for n, (e, t) in enumerate(actions)] + [
             {"event_id": "e9", "occurred_at": datetime(2026, 1, 2, 9), "agent_id": AGENT, "run_id": "R2",
-             "tool_name": "update_account", "status": "succeeded", "dry_run": False}])
+             "tool_name": "update_account", "status": "succeeded", "dry_run": False}] + [
+            # e7 queued an email for later (to be cancelled); e8's went out long ago (nothing to cancel)
+            {"event_id": e, "occurred_at": datetime(2026, 1, 1, 11), "agent_id": AGENT, "run_id": "R1",
+             "tool_name": "send_email", "status": "succeeded", "dry_run": False, "call_id": f"call_{e}",
+             "target_object_type": "contact", "target_object_id": "c1", "input": json.dumps({"send_at": at})}
+            for e, at in (("e7", "2099-01-01T09:00:00Z"), ("e8", "2026-01-01T11:00:00+00:00"))])
         insert_rows(con, "fct_claimed_changes", [
             {"claim_id": "e5:0", "event_id": "e5", "object_type": "sequence_enrollment", "object_id": "n1",
              "field": "status", "new_value": "active", "run_id": "R1", "agent_id": AGENT},
@@ -111,7 +117,8 @@ def build_world(warehouse: Path, crm_data: Path | None = None) -> None:
                         _records(name, gone, valid_from=S0, valid_to=S1, is_deleted=False)
                         + _records(name, gone, valid_from=S1, valid_to=None, is_deleted=True))
         for name, rows in live_state().items():
-            insert_rows(con, f"dim_crm_{name}", _records(name, rows))
+            if OBJECTS[name].in_snapshots:
+                insert_rows(con, f"dim_crm_{name}", _records(name, rows))
     if crm_data is not None:
         store = CrmStore(crm_data)
         for name, rows in live_state().items():
@@ -150,10 +157,11 @@ def test_run_scope_plans_reverts_conflicts_recreates_and_compensations(warehouse
         ("deals", "d1", "stage", "revert", "closed_won", "discovery"),
         ("sequence_enrollments", "n1", "status", "pause_enrollment", "active", "paused"),
         ("meetings", "m1", "status", "cancel_meeting", "scheduled", "cancelled"),
+        ("emails", "call_e7", "status", "cancel_scheduled_email", "scheduled", "cancelled"),
     ]
     assert rows[4][7] == ["e1"] and rows[0][7] == ["e4"]
-    assert summary.by_class == {"cancel_meeting": 1, "conflict": 1, "pause_enrollment": 1, "recreate": 4,
-                                "revert": 3}
+    assert summary.by_class == {"cancel_meeting": 1, "cancel_scheduled_email": 1, "conflict": 1,
+                                "pause_enrollment": 1, "recreate": 4, "revert": 3}
     with connect(warehouse, read_only=True) as con:
         row = con.execute("select restore_row from restore.items where plan_id = ? and object_id = 'c3'",
                           [summary.plan_id]).fetchone()[0]
@@ -172,7 +180,7 @@ def test_agent_scope_respects_the_time_range(warehouse: Path) -> None:
         late = create_plan(con, Scope(agent=AGENT, since=datetime(2026, 1, 2)), "u_ops1")
         everything = create_plan(con, Scope(agent=AGENT), "u_ops1", now=datetime(2026, 2, 1))
     assert [(r[2], r[3], r[4]) for r in items_of(warehouse, late.plan_id)] == [("a1", "industry", "revert")]
-    assert everything.items == 11  # R1's ten items plus R2's industry change
+    assert everything.items == 12  # R1's eleven items plus R2's industry change
 
 
 def test_as_of_restores_chosen_records_to_a_point_in_time(warehouse: Path) -> None:

@@ -26,6 +26,7 @@ class CrmObject:
     salesforce_fields: dict[str, str]
     parent: str | None = None
     parent_column: str | None = None
+    in_snapshots: bool = True  # part of the canonical snapshot (CONTRACTS.md section 2)
 
     def to_hubspot(self, column: str) -> str:
         """HubSpot property name of a canonical column (custom properties keep the canonical name)."""
@@ -146,16 +147,34 @@ OBJECTS: dict[str, CrmObject] = {
             parent="contacts",
             parent_column="contact_id",
         ),
+        # Scheduled emails: not in the canonical snapshot, but a restore cancels the ones an agent queued
+        # (HubSpot's email engagements: hs_timestamp, hs_email_status).
+        CrmObject(
+            name="emails",
+            id_column="email_id",
+            columns=("email_id", "contact_id", "send_at", "status", "sent_by", *_AUDIT),
+            hubspot_type="emails",
+            hubspot_props={"email_id": "hs_object_id", "contact_id": "crmguard_contact_id",
+                           "send_at": "hs_timestamp", "status": "hs_email_status", "sent_by": "crmguard_sent_by",
+                           **_HS_AUDIT},
+            salesforce_type="EmailMessage",
+            salesforce_fields={"email_id": "Id", "contact_id": "RelatedToId", "send_at": "MessageDate",
+                               "status": "Status", "sent_by": "CreatedById", **_SF_AUDIT},
+            parent="contacts",
+            parent_column="contact_id",
+            in_snapshots=False,
+        ),
     )
 }
 
 # Parent-first order: restoring a deleted account must bring it back before its contacts and deals.
-WRITE_ORDER: tuple[str, ...] = ("users", "accounts", "contacts", "deals", "sequence_enrollments", "meetings")
+WRITE_ORDER: tuple[str, ...] = ("users", "accounts", "contacts", "deals", "sequence_enrollments", "meetings",
+                                 "emails")
 
 # Object types as action logs name them (CONTRACTS.md section 1) -> canonical object names.
 ACTION_OBJECT_TYPES = {
     "account": "accounts", "contact": "contacts", "deal": "deals",
-    "sequence_enrollment": "sequence_enrollments", "meeting": "meetings", "user": "users",
+    "sequence_enrollment": "sequence_enrollments", "meeting": "meetings", "user": "users", "email": "emails",
 }
 
 

@@ -113,6 +113,8 @@ class CrmStore:
         counts = {}
         for name in WRITE_ORDER:
             obj = OBJECTS[name]
+            if not obj.in_snapshots:
+                continue
             rows = self.rows(obj)
             with open(staging / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle, lineterminator="\n")

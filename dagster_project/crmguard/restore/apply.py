@@ -23,7 +23,7 @@ from crmguard.crm.adapters import CrmAdapter, CrmUnavailable, ItemWrite, Outcome
 from crmguard.crm.objects import OBJECTS, canonical_value
 from crmguard.restore.approve import require_approval, utc_naive
 
-ACTIONABLE = ("revert", "recreate", "pause_enrollment", "cancel_meeting")
+ACTIONABLE = ("revert", "recreate", "pause_enrollment", "cancel_meeting", "cancel_scheduled_email")
 FINAL = ("written", "skipped", "conflict")  # outcomes a rerun never revisits (`failed` is retried)
 UNKNOWN_OUTCOME_ROUNDS = 3
 

@@ -17,23 +17,31 @@ import duckdb
 
 from crmguard import __version__
 from crmguard.restore.schema import RESTORE_AGENT_ID, RESTORE_ROLE, RESTORE_USER_ID
+from crmguard.warehouse import table_exists
 
 _SINGULAR = {"accounts": "account", "contacts": "contact", "deals": "deal",
-             "sequence_enrollments": "sequence_enrollment", "meetings": "meeting"}
+             "sequence_enrollments": "sequence_enrollment", "meetings": "meeting", "emails": "email"}
 _TOOLS = {"accounts": "update_account", "contacts": "update_contact", "deals": "update_deal",
-          "sequence_enrollments": "pause_sequence", "meetings": "cancel_meeting"}
+          "sequence_enrollments": "pause_sequence", "meetings": "cancel_meeting", "emails": "cancel_scheduled_email"}
 _TIME = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
 
 
 def _item_events(con: duckdb.DuckDBPyConnection, plan_id: str) -> list[tuple]:
-    """(apply id, time, item, outcome, error, approver, adapter, plan hash, key) of written/failed items."""
+    """Written and failed items with their apply context, approval, and the undone call's target.
+
+    The undone call's target is what a cancelled email is about: emails are no target object type of
+    the action log, their contact is.
+    """
+    undone = ("(select x.target_object_type from main.fct_agent_actions x where x.event_id = i.undoes[1]), "
+              "(select x.target_object_id from main.fct_agent_actions x where x.event_id = i.undoes[1])"
+              if table_exists(con, "main", "fct_agent_actions") else "null, null")
     return con.execute(
         f"""
         select l.apply_id, {_TIME.format('l.logged_at')}, i.item_no, i.object_type, i.object_id, i.field,
                i.item_class, coalesce(l.live_value, i.value_now), i.value_restore, i.restore_row, l.outcome,
                l.error, l.approver, l.adapter, l.plan_hash, l.idempotency_key,
                (select approval_id from restore.approvals a where a.plan_id = l.plan_id
-                and a.plan_hash = l.plan_hash order by approved_at desc limit 1)
+                and a.plan_hash = l.plan_hash order by approved_at desc limit 1), {undone}
         from restore.apply_log l join restore.items i using (plan_id, item_no)
         where l.plan_id = ? and l.outcome in ('written', 'failed')
         order by l.logged_at, i.item_no
@@ -73,12 +81,14 @@ def _changes(row: tuple) -> list[dict]:
 
 def _tool_call(plan_id: str, row: tuple) -> dict:
     apply_id, at, item_no, object_type, object_id, _, item_class, _, _, _, outcome, error, approver, adapter, \
-        plan_hash, key, approval_id = row
+        plan_hash, key, approval_id, undone_type, undone_id = row
     event = _base(f"rst-{key}-{outcome}", "tool_call", at, apply_id, item_no, approver)
     tool = "restore_record" if item_class == "recreate" else _TOOLS[object_type]
+    target = {"object_type": undone_type or "contact", "object_id": undone_id or object_id} \
+        if object_type == "emails" else {"object_type": _SINGULAR[object_type], "object_id": object_id}
     return event | {
         "tool": {"name": tool, "call_id": f"rst-{key}", "credential_scope": adapter},
-        "target": {"object_type": _SINGULAR[object_type], "object_id": object_id, "account_id": None},
+        "target": target | {"account_id": None},
         "input": {"plan_id": plan_id, "plan_hash": plan_hash, "item_no": item_no,
                   "idempotency_key": key, "approver": approver, "adapter": adapter},
         "changes": _changes(row),

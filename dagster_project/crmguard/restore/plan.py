@@ -97,7 +97,7 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     sql = _insert_items_sql(con, scope)
     con.execute("begin")
     try:
-        con.execute(sql, _bind(sql, scope, plan_id))
+        con.execute(sql, _bind(sql, scope, plan_id, now))
         plan_hash, count = con.execute(f"select {ITEM_HASH_SQL}, count(*) from restore.items where plan_id = ?",
                                        [plan_id]).fetchone()
         con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
@@ -126,9 +126,9 @@ def _naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _bind(sql: str, scope: Scope, plan_id: str) -> dict:
+def _bind(sql: str, scope: Scope, plan_id: str, now: datetime | None = None) -> dict:
     """The named parameters the statement uses (DuckDB refuses unused ones)."""
-    values = {"plan_id": plan_id, "runs": list(scope.run_ids), "events": list(scope.event_ids),
+    values = {"plan_id": plan_id, "now": now, "runs": list(scope.run_ids), "events": list(scope.event_ids),
               "agent": scope.agent, "since": _naive(scope.since), "until": _naive(scope.until),
               "as_of": _naive(scope.as_of), "object_type": scope.object_type, "ids": list(scope.ids),
               "account": scope.account}
@@ -300,13 +300,34 @@ def _compensating_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | Non
     """
 
 
+def _scheduled_emails_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | None:
+    """Emails the scope queued for later (`send_email` whose input `send_at` is after the plan) are cancelled.
+
+    The CRM's email record is the call's `call_id`; apply re-reads it, so one already sent is a conflict.
+    """
+    if scope.as_of is not None or not table_exists(con, "main", "fct_agent_actions"):
+        return None
+    send_at = ("try_cast(coalesce(json_extract_string(x.input, '$.send_at'), "
+               "json_extract_string(x.input, '$.scheduled_at')) as timestamptz)::timestamp")
+    return f"""
+        select 'emails' as object_type, x.call_id as object_id, 'status' as field,
+               'cancel_scheduled_email' as item_class, 'scheduled' as value_now, 'cancelled' as value_restore,
+               null::json as restore_row, list_sort(list(distinct x.event_id)) as undoes
+        from main.fct_agent_actions x
+        where x.tool_name = 'send_email' and x.status = 'succeeded' and not coalesce(x.dry_run, false)
+          and x.call_id is not null and {send_at} > $now::timestamp and {_scope_filter(scope, 'x', None)}
+        group by all
+    """
+
+
 def _insert_items_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     """One statement: scope -> deletes -> recreates -> reverts -> compensations, numbered parent-first."""
     compensating = _compensating_sql(con, scope)
     order = " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
+    emails = _scheduled_emails_sql(con, scope)
     items = ("select * from reverts union all "
              "select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from recreate"
-             + (f" union all {compensating}" if compensating else ""))
+             + (f" union all {compensating}" if compensating else "") + (f" union all {emails}" if emails else ""))
     return f"""
         insert into restore.items
         with scoped as materialized ({_scoped_sql(con, scope)}),

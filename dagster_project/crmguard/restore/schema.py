@@ -30,7 +30,8 @@ create table if not exists restore.items (
     object_type varchar not null,     -- canonical object: accounts, contacts, deals, ...
     object_id varchar not null,
     field varchar,                    -- null for a whole-record recreate
-    item_class varchar not null,      -- revert, conflict, already_restored, recreate, pause_enrollment, cancel_meeting
+    item_class varchar not null,      -- revert, conflict, already_restored, recreate, pause_enrollment, cancel_meeting,
+                                      -- cancel_scheduled_email
     value_now varchar,
     value_restore varchar,
     restore_row json,                 -- recreate: the record as it was before the delete

@@ -28,7 +28,7 @@ MART_DDL = {
         "event_id varchar, occurred_at timestamp, agent_id varchar, agent_version varchar, run_id varchar, "
         "step integer, actor_type varchar, actor_id varchar, actor_role varchar, tool_name varchar, "
         "target_object_type varchar, target_object_id varchar, target_account_id varchar, status varchar, "
-        "dry_run boolean"
+        "dry_run boolean, call_id varchar, input json"
     ),
     "fct_claimed_changes": (
         "claim_id varchar, event_id varchar, occurred_at timestamp, agent_id varchar, actor_id varchar, "
@@ -48,8 +48,8 @@ def create_standin_marts(con: duckdb.DuckDBPyConnection) -> None:
     """Create empty mart-shaped tables in `main` (replacing any stand-ins of the same names)."""
     for table, columns in MART_DDL.items():
         con.execute(f"create or replace table main.{table} ({columns})")
-    for name in OBJECTS:
-        if name == "users":
+    for name, obj in OBJECTS.items():
+        if name == "users" or not obj.in_snapshots:
             continue
         cols = _object_columns(name)
         con.execute(f"create or replace table main.scd_crm_{name} ({cols}, valid_from timestamp, "
