@@ -9,7 +9,7 @@ SUITE = Suite(
     table="raw.load_ledger",
     key=KEY,
     watermark="finished_at",
-    asset_key=("raw_load_ledger",),
+    asset_key=("raw", "agent_events"),  # the ingest asset that writes the ledger and the events
     description="Ledger statuses, line accounting and event counts reconciled with raw.agent_events.",
     expectations=[
         not_null("load_id"),
