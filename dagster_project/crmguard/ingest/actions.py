@@ -119,6 +119,7 @@ def _views(content: bytes, data: np.ndarray, starts: np.ndarray, lengths: np.nda
 _COLUMNS = ("event_id", "schema_version", "event_type", "agent_id", "agent_version", "run_id", "environment")
 _ACTOR = ("type", "id", "role", "on_behalf_of")
 _LINES = "crmguard_ingest_lines"
+_BATCH_ROWS = 1 << 16
 
 
 def _text_sql(utf8: bool) -> str:
@@ -261,10 +262,11 @@ def _stage(con: duckdb.DuckDBPyConnection, last: int, utf8: bool) -> None:
 def _with_seq_and_payload(lines: pa.Table) -> pa.Table:
     """Add the input order (`seq`) and, for text, the same strings typed as JSON (zero-copy)."""
     lines = lines.append_column("seq", pa.array(np.arange(lines.num_rows, dtype=np.int64)))
-    if "text" not in lines.column_names:
-        return lines
-    text = lines.column("text").combine_chunks()
-    return lines.append_column("payload", pa.ExtensionArray.from_storage(pa.json_(text.type), text))
+    if "text" in lines.column_names:
+        text = lines.column("text").combine_chunks()
+        lines = lines.append_column("payload", pa.ExtensionArray.from_storage(pa.json_(text.type), text))
+    # DuckDB scans an Arrow table one record batch per thread: slice it (zero-copy) so all cores parse.
+    return pa.Table.from_batches(lines.to_batches(max_chunksize=_BATCH_ROWS))
 
 
 def _write(con: duckdb.DuckDBPyConnection, lines: int, source: Source, load_id: str, started_at: datetime,
