@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crmguard.crm.adapters import FileTarget, HubSpotClient
-from crmguard.crm.objects import OBJECTS
+from crmguard.crm.objects import CRM_OBJECTS
 from crmguard.crm.server import running_service
 from crmguard.errors import BadInput
 from crmguard.restore.apply import apply_plan
@@ -40,7 +40,7 @@ def local(url: str) -> HubSpotClient:
 
 
 def field(svc, object_type: str, record_id: str, column: str) -> str | None:
-    return svc.store.read(OBJECTS[object_type], [record_id]).get(record_id, {}).get(column)
+    return svc.store.read(CRM_OBJECTS[object_type], [record_id]).get(record_id, {}).get(column)
 
 
 def test_apply_restores_every_reverted_field_leaves_conflicts_and_verifies(world: tuple[Path, Path]) -> None:
@@ -119,7 +119,7 @@ def test_drift_after_planning_becomes_a_conflict_not_a_write(world: tuple[Path, 
     warehouse, crm = world
     plan_id = planned(warehouse)
     with running_service(crm) as svc, connect(warehouse) as con:
-        svc.store.write(OBJECTS["deals"], "update", [("d1", {"stage": "negotiation"}, None)], "u_ae1")
+        svc.store.write(CRM_OBJECTS["deals"], "update", [("d1", {"stage": "negotiation"}, None)], "u_ae1")
         report = apply_plan(con, plan_id, local(svc.url))
         assert report.outcomes == {"conflict": 2, "written": 9}
         assert field(svc, "deals", "d1", "stage") == "negotiation"

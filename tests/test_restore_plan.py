@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from crmguard.crm.objects import OBJECTS
+from crmguard.crm.objects import CRM_OBJECTS, OBJECTS
 from crmguard.crm.store import CrmStore
 from crmguard.errors import BadInput
 from crmguard.restore.plan import Scope, create_plan, current_hash
@@ -117,12 +117,12 @@ def build_world(warehouse: Path, crm_data: Path | None = None) -> None:
                         _records(name, gone, valid_from=S0, valid_to=S1, is_deleted=False)
                         + _records(name, gone, valid_from=S1, valid_to=None, is_deleted=True))
         for name, rows in live_state().items():
-            if OBJECTS[name].in_snapshots:
+            if name in OBJECTS:  # scheduled emails are no snapshot object: no dim
                 insert_rows(con, f"dim_crm_{name}", _records(name, rows))
     if crm_data is not None:
         store = CrmStore(crm_data)
         for name, rows in live_state().items():
-            obj = OBJECTS[name]
+            obj = CRM_OBJECTS[name]
             store.replace_rows(obj, [tuple({obj.id_column: k, **v, "updated_by": "u_x"}.get(c) for c in obj.columns)
                                      for k, v in rows.items()])
         store.close()

@@ -50,7 +50,7 @@ _AUDIT = ("updated_at", "updated_by")
 _HS_AUDIT = {"updated_at": "hs_lastmodifieddate", "updated_by": "hs_updated_by_user_id"}
 _SF_AUDIT = {"updated_at": "LastModifiedDate", "updated_by": "LastModifiedById"}
 
-OBJECTS: dict[str, CrmObject] = {
+CRM_OBJECTS: dict[str, CrmObject] = {
     o.name: o
     for o in (
         CrmObject(
@@ -167,6 +167,10 @@ OBJECTS: dict[str, CrmObject] = {
     )
 }
 
+# What the CRM service, the adapters and restores handle: the snapshot objects plus scheduled emails.
+# OBJECTS is the canonical snapshot (CONTRACTS.md section 2) that ingest, mappings and exports rely on.
+OBJECTS: dict[str, CrmObject] = {name: obj for name, obj in CRM_OBJECTS.items() if obj.in_snapshots}
+
 # Parent-first order: restoring a deleted account must bring it back before its contacts and deals.
 WRITE_ORDER: tuple[str, ...] = ("users", "accounts", "contacts", "deals", "sequence_enrollments", "meetings",
                                  "emails")
@@ -181,14 +185,14 @@ ACTION_OBJECT_TYPES = {
 def crm_object(name: str) -> CrmObject:
     """Look an object up by canonical name, by action-log type or by HubSpot type."""
     name = ACTION_OBJECT_TYPES.get(name, name)
-    if name in OBJECTS:
-        return OBJECTS[name]
-    for obj in OBJECTS.values():
+    if name in CRM_OBJECTS:
+        return CRM_OBJECTS[name]
+    for obj in CRM_OBJECTS.values():
         if obj.hubspot_type == name:
             return obj
     from crmguard.errors import BadInput
 
-    raise BadInput(f"unknown CRM object type {name!r}; known: {', '.join(OBJECTS)}")
+    raise BadInput(f"unknown CRM object type {name!r}; known: {', '.join(CRM_OBJECTS)}")
 
 
 def canonical_value(value: object) -> str | None:

@@ -28,12 +28,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from crmguard.crm.faults import FaultPlan, parse_faults, retry_after_header
-from crmguard.crm.objects import OBJECTS, CrmObject
+from crmguard.crm.objects import CRM_OBJECTS, CrmObject
 from crmguard.crm.store import CrmStore
 
 LOOPBACK = "127.0.0.1"
 RECORD_ID_PROPERTY = "crmguard_record_id"  # lets a recreate keep the record's original id
-_BY_HUBSPOT_TYPE = {o.hubspot_type: o for o in OBJECTS.values() if o.name != "users"}
+_BY_HUBSPOT_TYPE = {o.hubspot_type: o for o in CRM_OBJECTS.values() if o.name != "users"}
 
 
 class ApiError(Exception):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from crmguard.crm.objects import OBJECTS, WRITE_ORDER, CrmObject
+from crmguard.crm.objects import CRM_OBJECTS, WRITE_ORDER, CrmObject
 from crmguard.errors import BadInput
 from crmguard.warehouse import quote_ident
 
@@ -56,7 +56,7 @@ class CrmStore:
 
     def _create_schema(self) -> None:
         with self._lock:
-            for obj in OBJECTS.values():
+            for obj in CRM_OBJECTS.values():
                 cols = ", ".join(f"{quote_ident(c)} text" for c in obj.columns)
                 self._db.execute(
                     f"create table if not exists {quote_ident(obj.name)} ({cols}, "
@@ -81,10 +81,10 @@ class CrmStore:
             source = _snapshot_file(snapshot_dir, name)
             if source is None:
                 continue
-            counts[name] = self.replace_rows(OBJECTS[name], _read_snapshot_file(source, OBJECTS[name]))
+            counts[name] = self.replace_rows(CRM_OBJECTS[name], _read_snapshot_file(source, CRM_OBJECTS[name]))
         if not counts:
             raise BadInput(f"{snapshot_dir}: no object files (accounts.csv, contacts.parquet, ...) found")
-        self.replace_rows(OBJECTS["users"], [tuple(RESTORE_USER[c] for c in OBJECTS["users"].columns)],
+        self.replace_rows(CRM_OBJECTS["users"], [tuple(RESTORE_USER[c] for c in CRM_OBJECTS["users"].columns)],
                           keep_existing=True)
         return counts
 
@@ -112,7 +112,7 @@ class CrmStore:
         staging.mkdir(parents=True, exist_ok=False)
         counts = {}
         for name in WRITE_ORDER:
-            obj = OBJECTS[name]
+            obj = CRM_OBJECTS[name]
             if not obj.in_snapshots:
                 continue
             rows = self.rows(obj)

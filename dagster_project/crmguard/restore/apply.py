@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from crmguard.crm.adapters import CrmAdapter, CrmUnavailable, ItemWrite, OutcomeUnknown
-from crmguard.crm.objects import OBJECTS, canonical_value
+from crmguard.crm.objects import CRM_OBJECTS, canonical_value
 from crmguard.restore.approve import require_approval, utc_naive
 
 ACTIONABLE = ("revert", "recreate", "pause_enrollment", "cancel_meeting", "cancel_scheduled_email")
@@ -50,7 +50,7 @@ class Item:
 
     def properties(self) -> dict[str, str | None]:
         if self.restore_row is not None:
-            obj = OBJECTS[self.object_type]
+            obj = CRM_OBJECTS[self.object_type]
             return {c: v for c, v in self.restore_row.items() if c in obj.writable}
         return {self.field or "": self.value_restore}
 
@@ -162,7 +162,7 @@ class ApplyRun:
             self.log([i for i in to_write if not i.attempted_before], "attempted")
             batch = [_attempted(i) for i in to_write]
             try:
-                outcomes = self.adapter.write(OBJECTS[batch[0].object_type], batch[0].operation,
+                outcomes = self.adapter.write(CRM_OBJECTS[batch[0].object_type], batch[0].operation,
                                               [ItemWrite(i.object_id, i.properties(), i.key) for i in batch])
             except OutcomeUnknown:
                 continue  # the CRM may have committed: the next round re-reads and decides per item
@@ -180,7 +180,7 @@ class ApplyRun:
 
     def settle(self, batch: list[Item]) -> list[Item]:
         """Log items the live CRM already settles (landed, drifted, gone); return the ones to write."""
-        obj = OBJECTS[batch[0].object_type]
+        obj = CRM_OBJECTS[batch[0].object_type]
         fields = sorted({i.field for i in batch if i.field} or {obj.id_column})
         live = self.adapter.read(obj, [i.object_id for i in batch], fields)
         to_write: list[Item] = []

@@ -48,8 +48,8 @@ def create_standin_marts(con: duckdb.DuckDBPyConnection) -> None:
     """Create empty mart-shaped tables in `main` (replacing any stand-ins of the same names)."""
     for table, columns in MART_DDL.items():
         con.execute(f"create or replace table main.{table} ({columns})")
-    for name, obj in OBJECTS.items():
-        if name == "users" or not obj.in_snapshots:
+    for name in OBJECTS:
+        if name == "users":
             continue
         cols = _object_columns(name)
         con.execute(f"create or replace table main.scd_crm_{name} ({cols}, valid_from timestamp, "

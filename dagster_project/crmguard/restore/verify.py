@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from crmguard.crm.adapters import CrmAdapter
-from crmguard.crm.objects import OBJECTS, canonical_value
+from crmguard.crm.objects import CRM_OBJECTS, canonical_value
 from crmguard.errors import BadInput
 from crmguard.restore.approve import require_unaltered, utc_naive
 
@@ -63,7 +63,7 @@ def verify_plan(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapte
     rows = _items_with_outcomes(con, plan_id)
     live: dict[tuple[str, str], dict] = {}
     for object_type in sorted({r[1] for r in rows}):
-        obj = OBJECTS[object_type]
+        obj = CRM_OBJECTS[object_type]
         ids = sorted({r[2] for r in rows if r[1] == object_type})
         found = adapter.read(obj, ids, list(obj.writable))
         live |= {(object_type, i): v for i, v in found.items()}
@@ -82,7 +82,7 @@ def verify_plan(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapte
 def _check(row: tuple, record: dict | None) -> dict:
     item_no, object_type, object_id, field_name, item_class, _, value_restore, restore_row, outcome, live_at_apply = row
     if item_class == "recreate":
-        wanted = {k: v for k, v in json.loads(restore_row).items() if k in OBJECTS[object_type].writable}
+        wanted = {k: v for k, v in json.loads(restore_row).items() if k in CRM_OBJECTS[object_type].writable}
         expected = json.dumps(wanted, sort_keys=True)
         actual = None if record is None else json.dumps({k: record.get(k) for k in wanted}, sort_keys=True)
         matches = record is not None and all(canonical_value(record.get(k)) == canonical_value(v)
