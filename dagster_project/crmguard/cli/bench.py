@@ -18,7 +18,9 @@ from crmguard.cli.common import JsonOpt, emit, progress
 
 bench_app = typer.Typer(
     help="Benchmarks: figures and a headline ratio against the raw engine.\n\n"
-         "`--json` prints {benchmark, metrics, ratio, target}.",
+         "`--json` prints {benchmark, metrics, ratio, target}; each subcommand's help says whether a higher "
+         "or a lower ratio is better.\n\n"
+         "\b\nExamples:\n  crmguard bench ingest --events 100000\n  crmguard bench all --json",
     no_args_is_help=True,
 )
 app.add_typer(bench_app, name="bench")
