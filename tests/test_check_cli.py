@@ -1,8 +1,10 @@
 """`crmguard check` as users and scripts call it: exit codes, the --json contract, the one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,17 @@ def test_bad_usage_is_one_line_and_exit_2(world: Path, tmp_path: Path) -> None:
 def test_help_has_examples() -> None:
     done = _check("--help")
     assert done.returncode == 0 and "crmguard check --suite deals" in done.stdout
+
+
+def test_same_verdict_and_utc_times_under_another_time_zone(world: Path) -> None:
+    with connect(world) as con:
+        con.execute("update dim_crm_meetings set starts_at = updated_at - interval 1 minute where meeting_id = 'm20'")
+    env = {**os.environ, "TZ": "Asia/Kolkata"}
+    done = subprocess.run([*CLI, "--warehouse", str(world), "--suite", "meetings", "--json"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["suites"][0]["failed"][0]["sample_ids"] == ["m20"]
+    with connect(world) as con:
+        stored = con.execute("select max(checked_at) from quality.check_results").fetchone()[0]
+    # stored as naive UTC: under Kolkata a local-time stamp would be 5.5 hours ahead
+    assert abs(stored - datetime.now(UTC).replace(tzinfo=None)) < timedelta(hours=1)
