@@ -14,6 +14,7 @@ issue 8): give it an Arrow table of JSON lines and a `source_format`.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -43,6 +44,18 @@ _STAGE = "crmguard_ingest_stage"
 def file_source(path: Path, stored: bytes, kind: str = "actions") -> Source:
     """The file's ledger identity: SHA-256 and size of the bytes as stored (compressed or not)."""
     return Source(str(path), kind, sha256_bytes(stored), len(stored))
+
+
+def streamed_source(path: Path, kind: str = "actions", chunk: int = 1 << 24) -> Source:
+    """The same identity computed through one small reused buffer: deciding to skip a file already
+    loaded then costs a hash, not an allocation the size of the file."""
+    digest, size, buffer = hashlib.sha256(), 0, bytearray(chunk)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+            size += count
+    return Source(str(path), kind, digest.hexdigest(), size)
 
 
 def decompress(path: Path, stored: bytes) -> bytes:

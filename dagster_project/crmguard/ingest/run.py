@@ -11,7 +11,14 @@ import pyarrow as pa
 from crmguard.adapters.crm_exports import CrmMapping, load_mapping
 from crmguard.adapters.otlp import map_otlp_file
 from crmguard.errors import BadInput
-from crmguard.ingest.actions import Progress, decompress, file_source, load_action_lines, split_lines
+from crmguard.ingest.actions import (
+    Progress,
+    decompress,
+    file_source,
+    load_action_lines,
+    split_lines,
+    streamed_source,
+)
 from crmguard.ingest.discover import Input, discover
 from crmguard.ingest.ledger import (
     STATUS_REJECTED,
@@ -90,15 +97,17 @@ def ingest_one(con: duckdb.DuckDBPyConnection, item: Input, progress: Progress |
                adapters: Adapters = Adapters()) -> FileResult:
     """One input: skipped when its bytes are in the ledger, refused whole on bad input, else loaded."""
     started_at, load_id = utc_now(), new_load_id()
-    stored = None if item.kind == "snapshot" else item.path.read_bytes()
-    source = snapshot_source(item.path) if stored is None else file_source(item.path, stored, item.kind)
+    source = snapshot_source(item.path) if item.kind == "snapshot" else streamed_source(item.path, item.kind)
     if loaded_before(con, source.sha256):
         return FileResult(source.path, source.sha256, source.kind, STATUS_SKIPPED)
     try:
-        if stored is None:
+        if item.kind == "snapshot":
             return load_snapshot(con, read_snapshot(con, item.path, adapters.mapping), source, load_id)
         if item.kind == "otlp":
             return _load_otlp(con, item.path, source, load_id, progress, adapters.tool_mapping)
+        stored = item.path.read_bytes()
+        if file_source(item.path, stored).sha256 != source.sha256:
+            raise BadInput(f"{item.path}: changed while being read (still being written?); ingest it again")
         lines, open_last = split_lines(decompress(item.path, stored))
         del stored  # the decompressed lines are what the load needs; free the file's bytes early
         return load_action_lines(con, lines, source, load_id, open_last_line=open_last, progress=progress)
