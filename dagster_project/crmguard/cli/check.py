@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,9 @@ from crmguard.cli import app
 from crmguard.cli.bench import bench_app
 from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
 from crmguard.errors import EXIT_CHECK_FAILED
-from crmguard.quality.runner import CheckReport, run_checks
+
+if TYPE_CHECKING:  # Great Expectations takes seconds to import: load it only when a check runs
+    from crmguard.quality.runner import CheckReport
 
 
 @app.command("check")
@@ -38,6 +40,8 @@ def check_command(
 
       crmguard check --json --warehouse data/warehouse.duckdb
     """
+    from crmguard.quality.runner import run_checks
+
     progress("crmguard check: validating suites" + (" (full sweep)" if full else ""))
     report = run_checks(warehouse, suite, full=full)
     emit(report.to_json(), as_json, lambda _: _print_report(report))

@@ -13,7 +13,6 @@ from crmguard.errors import EXIT_CHECK_FAILED
 from crmguard.export.chain import seal_warehouse
 from crmguard.ingest import ingest_paths
 from crmguard.paths import landing_dir, warehouse_path
-from crmguard.quality.runner import run_checks
 from crmguard.transform import build
 from crmguard.warehouse import publish
 
@@ -42,6 +41,8 @@ def run_command(
       CRMGUARD_LANDING=/srv/agent-logs crmguard run --json
       crmguard run --landing data/demo/world --warehouse data/demo/warehouse.duckdb
     """
+    from crmguard.quality.runner import run_checks  # Great Expectations is slow to import
+
     target = warehouse_path(warehouse)
     folder = landing_dir(landing)
     folder.mkdir(parents=True, exist_ok=True)
