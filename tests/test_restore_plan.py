@@ -113,9 +113,11 @@ def build_world(warehouse: Path, crm_data: Path | None = None) -> None:
              "field": "status", "new_value": "scheduled", "run_id": "R1", "agent_id": AGENT}])
         for name, rows in (("accounts", ACCOUNTS0), ("contacts", CONTACTS0), ("deals", DEALS0)):
             gone = {k: v for k, v in rows.items() if k in ("a2", "c2", "c3", "d2")}
+            live = live_state()[name]  # simplified history of the survivors: one version since S0
             insert_rows(con, f"scd_crm_{name}",
                         _records(name, gone, valid_from=S0, valid_to=S1, is_deleted=False)
-                        + _records(name, gone, valid_from=S1, valid_to=None, is_deleted=True))
+                        + _records(name, gone, valid_from=S1, valid_to=None, is_deleted=True)
+                        + _records(name, live, valid_from=S0, valid_to=None, is_deleted=False))
         for name, rows in live_state().items():
             if name in OBJECTS:  # scheduled emails are no snapshot object: no dim
                 insert_rows(con, f"dim_crm_{name}", _records(name, rows))
@@ -221,3 +223,18 @@ def test_plan_hash_is_sha256_of_documented_canonical_lines(warehouse: Path) -> N
     lines = [json.dumps([*r[:7], json.loads(r[7]) if r[7] else None, r[8], r[9]], separators=(",", ":"))
              for r in rows]
     assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == summary.plan_hash
+
+
+def test_as_of_an_account_restores_its_fields_and_brings_back_its_deleted_family(warehouse: Path) -> None:
+    with connect(warehouse) as con:
+        by_account = create_plan(con, Scope(as_of=S0, object_type="contacts", account="a1"), "u_ops1")
+        accounts = create_plan(con, Scope(as_of=S0, object_type="accounts"), "u_ops1")
+    assert [(r[2], r[3], r[4]) for r in items_of(warehouse, by_account.plan_id)] == [("c1", "owner_id", "revert")]
+    assert [(r[1], r[2], r[3], r[4], r[6]) for r in items_of(warehouse, accounts.plan_id)] == [
+        ("accounts", "a2", None, "recreate", None),
+        ("contacts", "c2", None, "recreate", None),
+        ("contacts", "c3", None, "recreate", None),
+        ("deals", "d2", None, "recreate", None),
+        ("accounts", "a1", "industry", "revert", "software"),
+        ("accounts", "a1", "owner_id", "revert", "u_ae1"),
+    ]
