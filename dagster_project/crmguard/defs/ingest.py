@@ -10,6 +10,7 @@ hourly regardless, so checks run even when nothing new arrived.
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -25,9 +26,10 @@ WAREHOUSE_POOL = "warehouse_writer"
 
 
 class IngestConfig(dg.Config):
-    """Launchpad option: ingest these paths instead of the whole landing folder."""
+    """Launchpad options: which paths (default: the landing folder) and how CRM exports are shaped."""
 
     paths: list[str] = []
+    mapping: str | None = None  # salesforce | hubspot | a mapping YAML file (docs/mappings.md)
 
 
 @dg.multi_asset(
@@ -43,7 +45,7 @@ def raw_landing(config: IngestConfig, warehouse: WarehouseResource, landing: Lan
     """Ingest the landing folder (or the configured paths) into the raw layer, exactly once."""
     paths = config.paths or [landing.resolved_path()]
     Path(landing.resolved_path()).mkdir(parents=True, exist_ok=True)
-    result = ingest_paths(warehouse.resolved_path(), paths)
+    result = ingest_paths(warehouse.resolved_path(), paths, mapping=config.mapping or os.environ.get("CRMGUARD_MAPPING"))
     yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=_counts(result, ("actions", "otlp")))
     yield dg.MaterializeResult(asset_key=RAW_SNAPSHOTS, metadata=_counts(result, ("snapshot",)))
 
