@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from crmguard.defs import ingest, quality, restore, transform
+from crmguard.defs import export, ingest, quality, restore, transform
 from crmguard.resources import LandingResource, WarehouseResource
 
 defs = dg.Definitions.merge(
@@ -10,6 +10,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(assets=[transform.crmguard_dbt_assets]),
     quality.defs,
     restore.defs,
+    export.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(),
