@@ -24,6 +24,8 @@ create table if not exists restore.plans (
     status varchar not null,          -- planned, applied, verified, partial, failed
     origin varchar not null           -- cli, sensor
 );
+-- (plan_id, item_no) is unique by construction (row_number in one INSERT); no PRIMARY KEY, because
+-- maintaining its index made a 100k-item plan about 30% slower (crmguard bench restore).
 create table if not exists restore.items (
     plan_id varchar not null,
     item_no integer not null,
@@ -37,8 +39,7 @@ create table if not exists restore.items (
     restore_row json,                 -- recreate: the record as it was before the delete
     undoes varchar[] not null,        -- event ids of the actions this item undoes
     forced boolean not null,
-    idempotency_key varchar not null,
-    primary key (plan_id, item_no)
+    idempotency_key varchar not null
 );
 create table if not exists restore.approvals (
     approval_id varchar primary key,
