@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import great_expectations as gx
 from great_expectations.core import ExpectationValidationResult
 from great_expectations.datasource.fluent import SQLDatasource
@@ -130,6 +131,7 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
     run_id = f"chk_{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
     with connect(path) as con:
         store.ensure_store(con)
+        store.drop_batches(con)  # left over by a run that died before storing its results
         plans = [_plan(con, suite, full) for suite in chosen]
     started = _utc_now()
     with gx_session(path) as (_context, datasource):
@@ -149,6 +151,16 @@ def _plan(con, suite: Suite, full: bool) -> _Plan:
     """Decide what the suite validates: rows newer than the last successful watermark, else everything."""
     if not table_exists(con, suite.schema, suite.table_name):
         raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
+    try:
+        return _plan_rows(con, suite, full)
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        raise BadInput(f"suite {suite.name}: {suite.table} does not have the documented columns ({reason}); "
+                       "rebuild it with `crmguard build`") from None
+
+
+def _plan_rows(con, suite: Suite, full: bool) -> _Plan:
+    """The watermark range and the rows to validate (materialized when incremental)."""
     since = None if full else store.last_success_watermark(con, suite.name)
     upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
     if since is None:
