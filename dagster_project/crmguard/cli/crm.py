@@ -33,10 +33,9 @@ def serve_command(
     timeout=N[:M] (commit request N's write, then drop the connection), lock=OBJECT/ID[:...]
     (validation error on writes to that record), rate=R[/W] (at most R requests per W seconds).
 
+    \b
     Examples:
-
       crmguard crm serve --data data/crm --seed data/demo/crm/20260108T000000Z
-
       crmguard crm serve --port 0 --data /tmp/crm --faults 429=3,500=5,timeout=7,rate=20
     """
     from crmguard.crm.server import serve_forever
@@ -57,8 +56,8 @@ def seed_command(
 ) -> None:
     """Replace the service's records with a canonical snapshot (CONTRACTS.md section 2).
 
+    \b
     Examples:
-
       crmguard crm seed data/demo/crm/20260108T000000Z --data data/crm
     """
     from crmguard.crm.store import CrmStore
@@ -79,10 +78,9 @@ def export_command(
 ) -> None:
     """Export the service's live state as a canonical snapshot that `crmguard ingest` accepts.
 
+    \b
     Examples:
-
       crmguard crm export --data data/crm --out data/landing
-
       crmguard ingest data/landing
     """
     from crmguard.crm.store import CrmStore
@@ -99,8 +97,8 @@ def export_command(
 def writes_command(data: DataOpt = Path("data/crm"), as_json: JsonOpt = False) -> None:
     """Applied writes per idempotency key (objectWriteTraceId); any count above 1 is a duplicate write.
 
+    \b
     Examples:
-
       crmguard crm writes --data data/crm --json
     """
     from crmguard.crm.store import CrmStore

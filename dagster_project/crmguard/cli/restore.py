@@ -47,14 +47,11 @@ def plan_command(
 ) -> None:
     """Plan a restore (writes nothing to the CRM) and store it with its content hash.
 
+    \b
     Examples:
-
       crmguard restore plan --run run_0042 --by u-ops-1
-
       crmguard restore plan --agent lead-router --since 2026-01-03 --until 2026-01-04T12:00:00Z --by u-ops-1
-
       crmguard restore plan --action evt_1 --action evt_2 --by u-ops-1 --json
-
       crmguard restore plan --as-of 2026-01-02 --object-type deals --account acc_17 --by u-ops-1
     """
     from crmguard.restore.plan import Scope, create_plan
@@ -82,12 +79,10 @@ def show_command(
 ) -> None:
     """Show a plan as a diff: every item, its class, value now, value to restore, outcome.
 
+    \b
     Examples:
-
       crmguard restore show rp_20260105T101500Z_1a2b3c4d
-
       crmguard restore show rp_20260105T101500Z_1a2b3c4d --json > plan.json
-
       crmguard restore show rp_20260105T101500Z_1a2b3c4d --html plan.html
     """
     from crmguard.restore.show import plan_view, render_html, render_table
@@ -104,10 +99,9 @@ def show_command(
 def list_command(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """List restore plans, newest first.
 
+    \b
     Examples:
-
       crmguard restore list
-
       crmguard restore list --json
     """
     from crmguard.warehouse import table_exists
@@ -133,10 +127,9 @@ def approve_command(
 ) -> None:
     """Approve a plan's current content hash (any later change voids it).
 
+    \b
     Examples:
-
       crmguard restore approve rp_20260105T101500Z_1a2b3c4d --by u-ops-2
-
       crmguard restore approve rp_20260105T101500Z_1a2b3c4d --by u-ops-2 --ttl-hours 2 --json
     """
     from crmguard.restore.approve import approve
@@ -156,8 +149,8 @@ def force_command(
 ) -> None:
     """Force conflict items (overwrite someone else's later change). Changes the hash: re-approve.
 
+    \b
     Examples:
-
       crmguard restore force rp_20260105T101500Z_1a2b3c4d --item 6 --item 9
     """
     from crmguard.restore.approve import force_items
@@ -184,12 +177,10 @@ def apply_command(
 
     Refuses unapproved, expired or altered plans. Exit 1 when some items failed (rerun to complete).
 
+    \b
     Examples:
-
       crmguard restore apply rp_20260105T101500Z_1a2b3c4d --target local
-
       crmguard restore apply rp_20260105T101500Z_1a2b3c4d --target hubspot --rate 9
-
       crmguard restore apply rp_20260105T101500Z_1a2b3c4d --target file:exports/restore-files --json
     """
     from crmguard.crm.adapters import target_adapter
@@ -220,10 +211,9 @@ def verify_command(
 ) -> None:
     """Read every item back from the CRM and store a receipt; exit 1 unless `verified`.
 
+    \b
     Examples:
-
       crmguard restore verify rp_20260105T101500Z_1a2b3c4d
-
       crmguard restore verify rp_20260105T101500Z_1a2b3c4d --target hubspot --json
     """
     from crmguard.crm.adapters import target_adapter
