@@ -6,11 +6,10 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export TZ ?= UTC
 
-.PHONY: setup demo test test-fast ui bench lint lock clean
+.PHONY: setup browser demo test ui bench lint lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
@@ -21,8 +20,14 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/crmguard demo
 
+## browser: Debian's headless Chromium for the report's browser test (installed once, if missing)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: tests/test_report.py will skip and say so" >&2
+
 ## test: the full test suite (what CI runs)
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 ## ui: the Dagster UI (dagster dev) on http://127.0.0.1:3000
