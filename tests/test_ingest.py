@@ -258,3 +258,13 @@ def test_crlf_lines_are_stored_without_the_carriage_return(tmp_path: Path, wareh
     assert ingest_paths(warehouse, [log]).to_json()["loaded"] == 2
     assert query(warehouse, "select count(*) from raw.agent_events where ends_with(payload::varchar, '}')") == [(2,)]
     assert query(warehouse, "select line, raw_text from raw.rejects") == [(3, "nope")]
+
+
+def test_empty_file_and_lines_shorter_than_an_inline_view(tmp_path: Path, warehouse: Path) -> None:
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "short.jsonl").write_bytes(b"a\n\n{}\n[1]")
+    result = ingest_paths(warehouse, [tmp_path / "empty.jsonl", tmp_path / "short.jsonl"]).to_json()
+    assert [(f["lines"], f["rejected"], f["status"]) for f in result["files"]] == [(0, 0, "loaded"), (4, 4, "loaded")]
+    assert query(warehouse, "select line, reason, raw_text from raw.rejects order by line") == [
+        (1, "invalid JSON", "a"), (2, "empty line", ""), (3, "missing required field schema_version", "{}"),
+        (4, "line is JSON but not an object", "[1]")]

@@ -279,7 +279,7 @@ def _with_seq_and_payload(lines: pa.Table) -> pa.Table:
         text = lines.column("text").combine_chunks()
         lines = lines.append_column("payload", pa.ExtensionArray.from_storage(pa.json_(text.type), text))
     # DuckDB scans an Arrow table one record batch per thread: slice it (zero-copy) so all cores parse.
-    return pa.Table.from_batches(lines.to_batches(max_chunksize=_BATCH_ROWS))
+    return pa.Table.from_batches(lines.to_batches(max_chunksize=_BATCH_ROWS), schema=lines.schema)
 
 
 def _write(con: duckdb.DuckDBPyConnection, lines: int, source: Source, load_id: str, started_at: datetime,
