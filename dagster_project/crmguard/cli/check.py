@@ -43,7 +43,7 @@ def check_command(
     from crmguard.quality.runner import run_checks
 
     progress("crmguard check: validating suites" + (" (full sweep)" if full else ""))
-    report = run_checks(warehouse, suite, full=full)
+    report = run_checks(warehouse, suite, full=full, progress=progress)
     emit(report.to_json(), as_json, lambda _: _print_report(report))
     if not report.success:
         raise typer.Exit(EXIT_CHECK_FAILED)

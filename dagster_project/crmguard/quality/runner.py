@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,8 +125,12 @@ def changed_rows(suite: Suite, since: datetime) -> str:
     return " or ".join(predicates)
 
 
-def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = None, full: bool = False) -> CheckReport:
-    """Validate the named suites (all by default) and store the results; incremental unless `full`."""
+def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = None, full: bool = False,
+               progress: Callable[[str], None] = lambda _: None) -> CheckReport:
+    """Validate the named suites (all by default) and store the results; incremental unless `full`.
+
+    `progress` receives one line per suite before it is validated (the CLI prints them on stderr).
+    """
     path = warehouse_path(warehouse)
     chosen = select_suites(suites)
     run_id = f"chk_{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
@@ -135,7 +140,10 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
         plans = [_plan(con, suite, full) for suite in chosen]
     started = _utc_now()
     with gx_session(path) as (_context, datasource):
-        runs = [_validate(datasource, plan) for plan in plans]
+        runs = []
+        for plan in plans:
+            progress(f"  {plan.suite.name}: {plan.mode}, {plan.rows} rows")
+            runs.append(_validate(datasource, plan))
     finished = _utc_now()
     with connect(path) as con:
         store.save_run(con, *_store_rows(run_id, runs, started, finished))
