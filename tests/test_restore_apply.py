@@ -11,7 +11,7 @@ import pytest
 from crmguard.crm.adapters import FileTarget, HubSpotClient
 from crmguard.crm.objects import CRM_OBJECTS
 from crmguard.crm.server import running_service
-from crmguard.errors import BadInput
+from crmguard.errors import BadInput, CheckFailed
 from crmguard.restore.apply import apply_plan
 from crmguard.restore.approve import approve, force_items
 from crmguard.restore.plan import Scope, create_plan
@@ -160,3 +160,16 @@ def test_file_target_exports_each_item_once_even_when_rerun(world: tuple[Path, P
     assert len(keys) == len(set(keys)) == 10
     deals = sorted((tmp_path / "files" / "salesforce").glob("*-Opportunity-update.csv"))
     assert sorted(p.read_text() for p in deals) == ["Id,Amount\nd1,1000.00\n", "Id,StageName\nd1,discovery\n"]
+
+
+def test_an_unreachable_crm_stops_apply_and_leaves_items_pending(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    with running_service(crm) as svc:
+        url = svc.url  # a port nobody listens on once the service has stopped
+    with connect(warehouse) as con:
+        with pytest.raises(CheckFailed, match="did not answer a read"):
+            apply_plan(con, plan_id, HubSpotClient(url, "usr_crmguard_restore", backoff=0.01, max_attempts=2))
+        logged = dict(con.execute("select outcome, count(*) from restore.apply_log where plan_id = ? group by 1",
+                                  [plan_id]).fetchall())
+    assert logged == {"conflict": 1}  # only the planned conflict; the ten actionable items are still pending

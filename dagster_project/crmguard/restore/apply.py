@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from crmguard.crm.adapters import CrmAdapter, CrmUnavailable, ItemWrite, OutcomeUnknown
 from crmguard.crm.objects import CRM_OBJECTS, canonical_value
+from crmguard.errors import CheckFailed
 from crmguard.restore.approve import require_approval, utc_naive
 
 ACTIONABLE = ("revert", "recreate", "pause_enrollment", "cancel_meeting", "cancel_scheduled_email")
@@ -155,8 +156,9 @@ class ApplyRun:
             try:
                 to_write = self.settle(batch)
             except CrmUnavailable as exc:
-                self.log(batch, "failed", errors={i.item_no: str(exc) for i in batch})
-                return
+                # Without live values nothing can be written safely; stop rather than fail every item.
+                raise CheckFailed(f"the CRM did not answer a read ({exc}); stopped, items not yet written "
+                                  f"stay pending: rerun `crmguard restore apply {self.plan_id}`") from None
             if not to_write:
                 return
             self.log([i for i in to_write if not i.attempted_before], "attempted")
