@@ -30,7 +30,7 @@ def test_one_blocking_check_per_suite_on_its_asset() -> None:
     assert keys == {f"gx_{s.name}": dg.AssetKey(list(s.asset_key)) for s in all_suites()}
     assert keys["gx_deals"] == dg.AssetKey("dim_crm_deals")
     assert all(spec.blocking for c in integrity_checks for spec in c.check_specs)
-    assert hourly_integrity_checks.cron_schedule == "0 * * * *"
+    assert hourly_integrity_checks.cron_schedule == "30 * * * *"
 
 
 def test_check_reports_a_critical_failure_as_error(broken_world: Path) -> None:

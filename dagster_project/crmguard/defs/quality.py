@@ -59,7 +59,7 @@ integrity_check_job = dg.define_asset_job(
 hourly_integrity_checks = dg.ScheduleDefinition(
     name="hourly_integrity_checks",
     job=integrity_check_job,
-    cron_schedule="0 * * * *",
+    cron_schedule="30 * * * *",  # between the pipeline runs at minute 0 (crmguard_run), never beside one
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
