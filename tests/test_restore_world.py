@@ -16,7 +16,7 @@ from crmguard.crm.store import CrmStore
 from crmguard.errors import BadInput
 from crmguard.ingest.run import ingest_paths
 from crmguard.restore.approve import approve
-from crmguard.restore.flow import apply_with_audit
+from crmguard.restore.flow import apply_with_audit, runs_breaking_critical_stops
 from crmguard.restore.plan import Scope, create_plan
 from crmguard.restore.verify import verify_plan
 from crmguard.transform import build
@@ -33,19 +33,23 @@ qualify row_number() over (partition by a.object_id order by a.window_start) = 1
 """
 
 
-def mass_reassignment_run(world) -> str:
-    incident = next(json.loads(line) for line in world.ground_truth.read_text().splitlines()
-                    if json.loads(line)["kind"] == "mass_reassignment")
+def incident_runs(world, kind: str) -> set[str]:
+    """Runs of the tool calls of every injected incident of a kind (from the ground truth)."""
+    events = [e for line in world.ground_truth.read_text().splitlines() if json.loads(line)["kind"] == kind
+              for e in json.loads(line)["event_ids"]]
     with connect(world.warehouse, read_only=True) as con:
-        runs = con.execute("select distinct run_id from main.fct_agent_actions where event_id in "
-                           "(select unnest(?::varchar[]))", [incident["event_ids"]]).fetchall()
-    assert len(runs) == 1
-    return runs[0][0]
+        return {r[0] for r in con.execute("select distinct run_id from main.fct_agent_actions where event_id in "
+                                          "(select unnest(?::varchar[]))", [events]).fetchall()}
 
 
 def test_a_misbehaving_run_is_undone_verified_and_attributed_as_restore(world_factory, tmp_path: Path) -> None:
-    world = world_factory(incidents="mass_reassignment")
-    run_id = mass_reassignment_run(world)
+    world = world_factory(incidents="mass_reassignment,action_after_stop")
+    run_id = sorted(incident_runs(world, "mass_reassignment"))[0]
+    with connect(world.warehouse, read_only=True) as con:
+        proposals = {run for run, _, _ in runs_breaking_critical_stops(con)}
+    # what the sensor would propose: the runs that ran past a stop, not the (high-severity) reassignment
+    assert proposals and proposals <= incident_runs(world, "action_after_stop")
+    assert not proposals & incident_runs(world, "mass_reassignment")
     with connect(world.warehouse) as con:
         ops = [r[0] for r in con.execute("select user_id from main.dim_users where role = 'ops' order by 1").fetchall()]
         plan = create_plan(con, Scope(run_ids=(run_id,)), ops[0])
