@@ -82,6 +82,7 @@ class RatePacer:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        """Sleep until this request's slot; slots are reserved under a lock, so threads share one pace."""
         if not self.interval:
             return
         with self._lock:
@@ -111,6 +112,7 @@ class HubSpotClient:
         self.session.close()
 
     def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """POST batch/read per 100 ids; ids the CRM does not know (207 errors) are simply absent."""
         out: dict[str, dict[str, str | None]] = {}
         props = [obj.to_hubspot(c) for c in columns]
         for start in range(0, len(ids), BATCH_LIMIT):
@@ -122,6 +124,7 @@ class HubSpotClient:
         return out
 
     def write(self, obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> dict[str, WriteOutcome]:
+        """One batch/update or batch/create; a 207's per-record errors fail only those items."""
         if operation not in ("update", "create"):
             raise BadInput(f"unsupported CRM operation {operation!r}")
         inputs = [_hubspot_input(obj, operation, item) for item in items]

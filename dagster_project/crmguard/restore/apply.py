@@ -196,6 +196,7 @@ class ApplyRun:
         return to_write
 
     def report(self) -> ApplyReport:
+        """Counts over each item's latest final outcome, so a rerun reports the whole plan."""
         counts = self.con.execute(
             """
             select outcome, count(*) from (

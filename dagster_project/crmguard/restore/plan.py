@@ -52,6 +52,7 @@ class Scope:
     account: str | None = None
 
     def validate(self) -> None:
+        """One scope kind, with the options it needs; a wrong combination is a one-line usage error."""
         chosen = [bool(self.run_ids), self.agent is not None, bool(self.event_ids), self.as_of is not None]
         if sum(chosen) != 1:
             raise BadInput("choose exactly one scope: --run, --agent, --action or --as-of")
@@ -63,6 +64,7 @@ class Scope:
             raise BadInput("--since/--until only apply to --agent")
 
     def to_json(self) -> str:
+        """Canonical JSON of the scope as stored with the plan (UTC times, set fields only)."""
         data = {k: v for k, v in asdict(self).items() if v not in (None, ())}
         return json.dumps(data, sort_keys=True, default=lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
@@ -110,6 +112,7 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
 
 
 def summarize(con: duckdb.DuckDBPyConnection, plan_id: str) -> PlanSummary:
+    """A stored plan's id, hash and item counts by class (what `restore plan` prints)."""
     row = con.execute("select plan_hash, item_count from restore.plans where plan_id = ?", [plan_id]).fetchone()
     if row is None:
         raise BadInput(f"no restore plan {plan_id!r}; list plans with `crmguard restore list`")

@@ -80,6 +80,7 @@ def verify_plan(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapte
 
 
 def _check(row: tuple, record: dict | None) -> dict:
+    """Expected vs actual for one item (a recreate compares every restored column)."""
     item_no, object_type, object_id, field_name, item_class, _, value_restore, restore_row, outcome, live_at_apply = row
     if item_class == "recreate":
         wanted = {k: v for k, v in json.loads(restore_row).items() if k in CRM_OBJECTS[object_type].writable}
