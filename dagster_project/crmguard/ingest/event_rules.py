@@ -1,8 +1,10 @@
 """What makes an action-log line acceptable (CONTRACTS.md section 1 + the `resume` extension).
 
-The rules are data; `reject_reason_sql` turns them into one SQL CASE expression evaluated by DuckDB over
-every line at once, so validation runs at engine speed and the first failing rule names the reason.
-Fields are addressed as JSON paths; `field_sql(path)` is the JSON value (SQL NULL when absent).
+The rules are data (FIELDS), compiled to SQL twice:
+- `fast_valid_sql`: true only for a line every rule accepts, judged on one `json_transform` per line
+  (`fast_spec`), so the common good line is parsed once;
+- `reject_reason_sql`: one CASE expression over the full path lists (`type_sql`, `text_sql`) that names
+  the first failing rule, run only on the lines the fast check refused.
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def _checks(f: Field) -> list[tuple[str, str]]:
     return checks
 
 
-# The fast path: one json_extract of the fields a good line needs, judged on their JSON text (a string
+# The fast path: one json_transform of the fields a good line needs, judged on their JSON text (a string
 # starts with a quote, an enum is compared with its quoted literal), so a good line is parsed once and
 # never reaches the long CASE of `reject_reason_sql`. Containers with a required member (actor, tool,
 # ...) need no lookup of their own: the member's path only resolves inside an object.
@@ -166,7 +168,7 @@ FAST_PATHS: tuple[str, ...] = tuple(f.path for f in FIELDS if f.path not in _CON
 _JSON_START = {"string": "'\"'", "object": "'{'", "array": "'['"}
 
 
-# Computed once per line next to `v` (the stage stores it), so the fast check does not parse it again.
+# Computed once per line next to `v`, so the fast check and the stored column share one parse of it.
 OCCURRED_AT_UTC = "occurred_at_utc"
 
 
