@@ -6,14 +6,14 @@ select
     verdicts.verdict_id as violation_id,
     verdicts.policy_version,
     verdicts.rule_id,
-    verdicts.rule_kind,
+    rules.rule_kind,
     verdicts.incident_kind,
-    verdicts.severity,
+    rules.severity,
     verdicts.event_id,
-    verdicts.occurred_at,
-    verdicts.agent_id,
-    verdicts.run_id,
-    verdicts.tool_name,
+    actions.occurred_at,
+    actions.agent_id,
+    actions.run_id,
+    actions.tool_name,
     actions.actor_id,
     actions.on_behalf_of,
     actions.environment,
@@ -30,4 +30,5 @@ select
     verdicts.evidence
 from {{ ref('fct_policy_verdicts') }} as verdicts
 inner join {{ ref('int_policy__actions_as_of') }} as actions on actions.event_id = verdicts.event_id
+inner join {{ ref('int_policy__rules') }} as rules on rules.rule_id = verdicts.rule_id
 where verdicts.verdict = 'violation'

@@ -7,19 +7,27 @@
 with
 
 actions as (
-    select * from {{ ref('fct_agent_actions') }}
+    select
+        event_id, occurred_at, agent_id, run_id, environment, actor_id, actor_role, on_behalf_of, tool_name,
+        call_id, target_object_type, target_object_id, target_account_id, contact_id, status, dry_run,
+        approval_id, triggered_by_event_id
+    from {{ ref('fct_agent_actions') }}
 ),
 
+-- valid_until instead of `valid_to is null or ...`: plain comparisons keep these joins hash joins
 contacts as (
-    select * from {{ ref('scd_crm_contacts') }} where not is_deleted
+    select *, coalesce(valid_to, cast('9999-12-31' as timestamp)) as valid_until
+    from {{ ref('scd_crm_contacts') }} where not is_deleted
 ),
 
 accounts as (
-    select * from {{ ref('scd_crm_accounts') }} where not is_deleted
+    select *, coalesce(valid_to, cast('9999-12-31' as timestamp)) as valid_until
+    from {{ ref('scd_crm_accounts') }} where not is_deleted
 ),
 
 deals as (
-    select * from {{ ref('scd_crm_deals') }} where not is_deleted
+    select *, coalesce(valid_to, cast('9999-12-31' as timestamp)) as valid_until
+    from {{ ref('scd_crm_deals') }} where not is_deleted
 ),
 
 
@@ -47,7 +55,7 @@ with_contact as (
     left join contacts
         on contacts.contact_id = actions.contact_id
         and contacts.valid_from <= actions.occurred_at
-        and (contacts.valid_to is null or contacts.valid_to > actions.occurred_at)
+        and contacts.valid_until > actions.occurred_at
 )
 
 select
@@ -76,10 +84,9 @@ left join contact_signals on contact_signals.contact_id = with_contact.contact_i
 left join accounts
     on accounts.account_id = coalesce(with_contact.target_account_id, with_contact.contact_account_id)
     and accounts.valid_from <= with_contact.occurred_at
-    and (accounts.valid_to is null or accounts.valid_to > with_contact.occurred_at)
+    and accounts.valid_until > with_contact.occurred_at
 left join deals
-    on with_contact.target_object_type = 'deal'
-    and deals.deal_id = with_contact.target_object_id
+    on deals.deal_id = case when with_contact.target_object_type = 'deal' then with_contact.target_object_id end
     and deals.valid_from <= with_contact.occurred_at
-    and (deals.valid_to is null or deals.valid_to > with_contact.occurred_at)
+    and deals.valid_until > with_contact.occurred_at
 left join {{ ref('dim_agents') }} as agents on agents.agent_id = with_contact.agent_id

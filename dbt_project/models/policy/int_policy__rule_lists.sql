@@ -1,5 +1,5 @@
 -- List and map parameters of the enabled rules (tools, flags, stages, writes, ...), one row per item.
-{{ config(materialized='view', schema=var('crmguard_policy_output_schema', none)) }}
+{{ config(materialized='table', schema=var('crmguard_policy_output_schema', none)) }}
 
 select lists.*
 from {{ source('policy', 'rule_lists') }} as lists

@@ -1,5 +1,5 @@
--- The enabled rules of the policy being evaluated, with the incident kind their violations file under.
-{{ config(materialized='view', schema=var('crmguard_policy_output_schema', none)) }}
+-- The enabled rules of the policy being evaluated (a table: the policy as of this build).
+{{ config(materialized='table', schema=var('crmguard_policy_output_schema', none)) }}
 
 select *
 from {{ source('policy', 'rules') }}

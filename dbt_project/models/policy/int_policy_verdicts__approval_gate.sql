@@ -30,11 +30,12 @@ applicable as (
         actions.target_object_type,
         actions.target_object_id,
         -- the amount: the claimed new value of the field, else the tool input (DuckDB JSON path by name)
-        try_cast(coalesce(claim.new_value, json_extract_string(actions.input, '$.' || rules.amount_field)) as double)
+        try_cast(coalesce(claim.new_value, json_extract_string(calls.input, '$.' || rules.amount_field)) as double)
             as amount,
         team.value is not null as team_matches
     from {{ ref('int_policy__actions_as_of') }} as actions
     inner join rules on rules.scope_key = actions.scope_key
+    inner join {{ ref('fct_agent_actions') }} as calls on calls.event_id = actions.event_id
     left join {{ ref('fct_claimed_changes') }} as claim
         on claim.event_id = actions.event_id and claim.field = rules.amount_field
     left join {{ ref('int_policy__rule_lists') }} as team

@@ -2,7 +2,8 @@
 -- change, counting the succeeded, non-dry-run claimed changes (measure: changes) or the records they
 -- touch (measure: records; per hour a record changed by two calls counts twice), optionally only one
 -- field / object type. When a run is over the limit every call of it making such a change is a
--- violation; per hour, every such call that ends an hour over the limit.
+-- violation; per hour, every counted call that ends an hour over the limit. Only calls that claim such
+-- a change are judged (the others cannot add to the blast radius).
 {{ config(materialized='view', schema=var('crmguard_policy_output_schema', none)) }}
 
 with
@@ -14,67 +15,68 @@ rules as (
     where rule_kind = 'blast_radius'
 ),
 
-applicable as (
+calls as (
     select
-        rules.*,
+        rules.policy_version,
+        rules.rule_id,
+        rules.per,
+        rules.measure,
+        rules.max_count,
+        rules.only_field,
         actions.event_id,
         actions.occurred_at,
         actions.agent_id,
         actions.run_id,
         actions.is_attempted,
-        actions.status = 'succeeded' and not actions.dry_run as counts
-    from {{ ref('int_policy__actions_as_of') }} as actions
-    inner join rules on rules.scope_key = actions.scope_key
-),
-
-call_changes as (
-    select
-        applicable.rule_id,
-        applicable.event_id,
+        actions.status = 'succeeded' and not actions.dry_run as counts,
         count(*) as changes,
         count(distinct claims.object_type || ':' || claims.object_id) as records,
         min(claims.object_type) as object_type,
         min(claims.object_id) as object_id
-    from applicable
-    inner join {{ ref('fct_claimed_changes') }} as claims on claims.event_id = applicable.event_id
-    where (applicable.only_field is null or claims.field = applicable.only_field)
-      and (applicable.only_object_type is null or claims.object_type = applicable.only_object_type)
-    group by applicable.rule_id, applicable.event_id
+    from {{ ref('fct_claimed_changes') }} as claims
+    inner join {{ ref('int_policy__actions_as_of') }} as actions on actions.event_id = claims.event_id
+    inner join rules on rules.scope_key = actions.scope_key
+    where (rules.only_field is null or claims.field = rules.only_field)
+      and (rules.only_object_type is null or claims.object_type = rules.only_object_type)
+    group by
+        rules.policy_version, rules.rule_id, rules.per, rules.measure, rules.max_count, rules.only_field,
+        actions.event_id, actions.occurred_at, actions.agent_id, actions.run_id, actions.is_attempted,
+        actions.status, actions.dry_run
 ),
 
-measured as (
-    select
-        applicable.*,
-        call_changes.object_type,
-        call_changes.object_id,
-        call_changes.event_id is not null and applicable.is_attempted as makes_change,
-        case when applicable.counts
-             then case applicable.measure when 'records' then call_changes.records else call_changes.changes end
-             else 0 end as amount
-    from applicable
-    left join call_changes on call_changes.rule_id = applicable.rule_id and call_changes.event_id = applicable.event_id
+counted as (
+    select *, case measure when 'records' then records else changes end as amount
+    from calls
+    where counts
 ),
 
 per_run as (
     select rule_id, run_id, sum(amount) as run_total
-    from measured
+    from counted
     where per = 'run'
     group by rule_id, run_id
 ),
 
+per_hour as (
+    select
+        rule_id,
+        event_id,
+        sum(amount) over (
+            partition by rule_id, agent_id
+            order by occurred_at
+            range between interval '1 hour' preceding and current row
+        ) as hour_total
+    from counted
+    where per = 'hour'
+),
+
 windowed as (
     select
-        measured.*,
-        case measured.per
-            when 'run' then per_run.run_total
-            else sum(measured.amount) over (
-                partition by measured.rule_id, measured.agent_id
-                order by measured.occurred_at
-                range between interval '1 hour' preceding and current row
-            )
-        end as window_total
-    from measured
-    left join per_run on per_run.rule_id = measured.rule_id and per_run.run_id = measured.run_id
+        calls.*,
+        case calls.per when 'run' then coalesce(per_run.run_total, 0) else per_hour.hour_total end as window_total
+    from calls
+    left join per_run on per_run.rule_id = calls.rule_id and per_run.run_id = calls.run_id
+    left join per_hour on per_hour.rule_id = calls.rule_id and per_hour.event_id = calls.event_id
 )
 
 select
@@ -82,7 +84,7 @@ select
     rule_id,
     event_id,
     case
-        when not makes_change then 'not_applicable'
+        when not is_attempted then 'not_applicable'
         when window_total > max_count then 'violation'
         else 'pass'
     end as verdict,

@@ -34,7 +34,7 @@ blocking_deals as (
     inner join {{ ref('scd_crm_deals') }} as deals
         on deals.account_id = applicable.account_id
         and deals.valid_from <= applicable.occurred_at
-        and (deals.valid_to is null or deals.valid_to > applicable.occurred_at)
+        and coalesce(deals.valid_to, cast('9999-12-31' as timestamp)) > applicable.occurred_at
         and not deals.is_deleted
         and (applicable.rule_pipeline is null or deals.pipeline = applicable.rule_pipeline)
     inner join {{ ref('int_policy__rule_lists') }} as stages

@@ -41,12 +41,12 @@ with_domain as (
     left join {{ ref('scd_crm_contacts') }} as contacts
         on contacts.contact_id = applicable.signal_contact_id
         and contacts.valid_from <= applicable.occurred_at
-        and (contacts.valid_to is null or contacts.valid_to > applicable.occurred_at)
+        and coalesce(contacts.valid_to, cast('9999-12-31' as timestamp)) > applicable.occurred_at
         and not contacts.is_deleted
     left join {{ ref('scd_crm_accounts') }} as accounts
         on accounts.account_id = contacts.account_id
         and accounts.valid_from <= applicable.occurred_at
-        and (accounts.valid_to is null or accounts.valid_to > applicable.occurred_at)
+        and coalesce(accounts.valid_to, cast('9999-12-31' as timestamp)) > applicable.occurred_at
         and not accounts.is_deleted
 ),
 
