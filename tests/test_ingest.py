@@ -268,3 +268,16 @@ def test_empty_file_and_lines_shorter_than_an_inline_view(tmp_path: Path, wareho
     assert query(warehouse, "select line, reason, raw_text from raw.rejects order by line") == [
         (1, "invalid JSON", "a"), (2, "empty line", ""), (3, "missing required field schema_version", "{}"),
         (4, "line is JSON but not an object", "[1]")]
+
+
+def test_a_generated_world_loads_without_a_single_reject(tmp_path: Path, warehouse: Path) -> None:
+    """The generator writes the contract; ingest must accept every line and snapshot of it."""
+    from crmguard.generate import GenerateConfig, generate_world
+
+    summary = generate_world(GenerateConfig(out=tmp_path / "world", accounts=50, days=3, incidents=()))
+    result = ingest_paths(warehouse, [tmp_path / "world"]).to_json()
+    assert (result["rejected"], result["duplicates"], result["skipped_files"]) == (0, 0, 0)
+    assert {f["status"] for f in result["files"]} == {"loaded"}
+    assert query(warehouse, "select count(*) from raw.agent_events") == [(summary["events"],)]
+    assert query(warehouse, "select count(*) from raw.crm_snapshots") == [(summary["snapshots"],)]
+    assert ingest_paths(warehouse, [tmp_path / "world"]).to_json()["skipped_files"] == len(result["files"])
