@@ -146,9 +146,10 @@ def test_key_numbers_match_sql(page: Page, report: tuple[Path, Path, dict]) -> N
         "unexplained_changes": _sql(warehouse, "select count(*) from fct_change_attribution "
                                                "where cause = 'unexplained' and record_type = 'observed_change'"),
         "restores": _sql(warehouse, "select count(*) from restore.plans"),
-        "approval_coverage_pct": _sql(warehouse, "select round(100.0 * count(*) filter (where verdict = 'pass') "
-                                                 "/ count(*), 1) from fct_policy_verdicts where rule_kind = "
-                                                 "'approval_gate' and verdict <> 'not_applicable'"),
+        "approval_coverage_pct": _sql(warehouse, "select round(100.0 * count(*) filter (where v.verdict = 'pass') "
+                                                 "/ count(*), 1) from fct_policy_verdicts v join policy.rules r "
+                                                 "using (policy_version, rule_id) where r.rule_kind = "
+                                                 "'approval_gate' and v.verdict <> 'not_applicable'"),
         "checks_failed_last_run": _sql(warehouse, "select count(*) filter (where not success) from "
                                                   "fct_check_results group by run_id order by min(checked_at) desc "
                                                   "limit 1"),

@@ -88,7 +88,9 @@ REGISTRY: tuple[AuditTable, ...] = (
     ),
     AuditTable("main", "fct_approvals", ("approval_id",), "requested_at"),
     AuditTable("main", "fct_stop_events", ("event_id",), "occurred_at"),
-    AuditTable("main", "fct_policy_verdicts", ("verdict_id",), "occurred_at"),
+    # Violations, not every verdict: fct_policy_verdicts is a view (a row per call and rule, nearly all
+    # passes) recomputed from chained facts and the versioned policy; the violations are the persisted facts.
+    AuditTable("main", "fct_policy_violations", ("violation_id",), "occurred_at"),
     AuditTable("main", "fct_stops", ("stop_id",), "fired_at"),
     AuditTable("main", "fct_check_results", ("run_id", "suite", "expectation"), "checked_at"),
     # Restore writes: one row per item outcome (attempted, written, skipped, conflict, failed). The live

@@ -114,24 +114,29 @@ def build_governance_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Policy verdicts and violations, attribution, check results and restores over fct_agent_actions."""
     con.execute(
         """
+        create schema if not exists policy;
+        create or replace table policy.rules as
+        select * from (values ('v-test', 'discount_gate', 'approval_gate'),
+                              ('v-test', 'contact_flags', 'contact_flags')) r(policy_version, rule_id, rule_kind);
         create or replace table main.fct_policy_verdicts as
-        select sha256(event_id || rule_id) as verdict_id, 'v-test' as policy_version, rule_id, rule_kind,
-               event_id, occurred_at, agent_id, run_id, tool_name,
-               case when rule_kind = 'approval_gate' and hash(event_id) % 5 = 0 then 'violation'
-                    when rule_kind = 'approval_gate' then 'pass'
-                    when hash(event_id) % 17 = 0 then 'violation' else 'pass' end as verdict,
+        select sha256(a.event_id || r.rule_id) as verdict_id, r.policy_version, r.rule_id, a.event_id,
+               case when r.rule_kind = 'approval_gate' and hash(a.event_id) % 5 = 0 then 'violation'
+                    when r.rule_kind = 'approval_gate' then 'pass'
+                    when hash(a.event_id) % 17 = 0 then 'violation' else 'pass' end as verdict,
                'synthetic' as reason
-        from main.fct_agent_actions,
-             (values ('discount_gate', 'approval_gate'), ('contact_flags', 'contact_flags')) r(rule_id, rule_kind)
-        where rule_kind <> 'approval_gate' or tool_name = 'apply_discount'
+        from main.fct_agent_actions a, policy.rules r
+        where r.rule_kind <> 'approval_gate' or a.tool_name = 'apply_discount'
         """
     )
     con.execute(
         """
         create or replace table main.fct_policy_violations as
-        select verdict_id as violation_id, policy_version, rule_id, rule_kind, event_id, occurred_at, agent_id,
-               run_id, tool_name, 'contact' as object_type, 'c-1' as object_id
-        from main.fct_policy_verdicts where verdict = 'violation'
+        select v.verdict_id as violation_id, v.policy_version, v.rule_id, r.rule_kind, v.event_id, a.occurred_at,
+               a.agent_id, a.run_id, a.tool_name, 'contact' as object_type, 'c-1' as object_id
+        from main.fct_policy_verdicts v
+        join policy.rules r using (policy_version, rule_id)
+        join main.fct_agent_actions a using (event_id)
+        where v.verdict = 'violation'
         """
     )
     con.execute(

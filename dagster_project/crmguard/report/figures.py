@@ -114,11 +114,13 @@ def _violations(con: duckdb.DuckDBPyConnection, figures: Figures, top_runs: int)
 
 def _approvals(con: duckdb.DuckDBPyConnection, figures: Figures) -> None:
     figures.approval_coverage = _rows(con, """
-        select tool_name, count(*) as gated, count(*) filter (where verdict = 'pass') as covered,
-               round(100.0 * count(*) filter (where verdict = 'pass') / count(*), 1) as coverage_pct
-        from main.fct_policy_verdicts
-        where rule_kind = 'approval_gate' and verdict <> 'not_applicable'
-        group by tool_name order by tool_name""")
+        select a.tool_name, count(*) as gated, count(*) filter (where v.verdict = 'pass') as covered,
+               round(100.0 * count(*) filter (where v.verdict = 'pass') / count(*), 1) as coverage_pct
+        from main.fct_policy_verdicts v
+        join policy.rules r on r.policy_version = v.policy_version and r.rule_id = v.rule_id
+        join main.fct_agent_actions a on a.event_id = v.event_id
+        where r.rule_kind = 'approval_gate' and v.verdict <> 'not_applicable'
+        group by a.tool_name order by a.tool_name""")
     gated = sum(r["gated"] for r in figures.approval_coverage)
     covered = sum(r["covered"] for r in figures.approval_coverage)
     figures.headline["gated_actions"] = gated
