@@ -159,8 +159,9 @@ def _findings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             select rule_id, incident_kind, severity, count(*) as violations
             from main.fct_policy_violations group by all order by violations desc, rule_id"""),
         "stop": one("""
-            select rule_id, agent_id, fired_at, actions_past_stop as ran_past
-            from main.fct_stops where actions_past_stop > 0 order by fired_at, stop_id limit 1"""),
+            select rule_id, stop_source, agent_id, fired_at, reason, actions_past_stop as ran_past
+            from main.fct_stops where actions_past_stop > 0
+            order by stop_source = 'rate_rule' desc, fired_at, stop_id limit 1"""),
         "gate": one("""
             select a.event_id, a.occurred_at, a.agent_id, a.tool_name, a.input, a.approval_id, v.rule_id, v.evidence
             from main.fct_policy_violations v join main.fct_agent_actions a using (event_id)
@@ -168,7 +169,9 @@ def _findings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "approved_call": one("""
             select a.event_id, a.occurred_at, a.agent_id, a.agent_version, a.run_id, a.step, a.actor_id,
                    a.on_behalf_of, a.actor_role, a.tool_name, a.target_object_type, a.target_object_id,
-                   a.status, p.approval_id, p.approver_id, p.approver_role, p.decided_at, p.expires_at
+                   a.status, p.approval_id, p.approver_id, p.approver_role, p.decided_at, p.expires_at,
+                   (select string_agg(v.rule_id || ' (' || v.reason || ')', '; ' order by v.rule_id)
+                    from main.fct_policy_violations v where v.event_id = a.event_id) as broke
             from main.fct_agent_actions a join main.fct_approvals p using (approval_id)
             where a.tool_name = 'apply_discount' and p.decision = 'approved'
             order by a.occurred_at, a.event_id limit 1"""),
@@ -187,14 +190,15 @@ def _findings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def _tell_findings(f: dict[str, Any], story: Story, env: str) -> None:
     story.chapter("4. Which rules the agents broke (policy: policies/default.yml)")
-    for row in f["by_rule"][:12]:
+    for row in f["by_rule"]:
         story.line(f"{row['violations']:5}  {row['rule_id']:32} {row['severity']:8} {row['incident_kind'] or ''}")
     story.line(f"{f['violations']} violations over {f['actions']} tool calls")
     story.command(f"{env} crmguard violations --json")
     if f["stop"]:
         s = f["stop"]
-        story.line(f"STOP RULE FIRED: {s.get('rule_id')} for {s.get('agent_id')} at {s.get('fired_at')}; "
-                   f"{s['ran_past']} outbound actions ran past it (the agent did not halt)")
+        what = "rate rule" if s["stop_source"] == "rate_rule" else "the runtime's own stop"
+        story.line(f"STOP RULE FIRED ({what}): {s['rule_id']} for {s['agent_id']} at {s['fired_at']}: {s['reason']}")
+        story.line(f"   {s['ran_past']} actions ran past it before a human resumed the agent: each one a violation")
         story.command(f"{env} crmguard violations --rule {s.get('rule_id')}")
     if f["gate"]:
         g = f["gate"]
@@ -210,8 +214,9 @@ def _tell_findings(f: dict[str, Any], story: Story, env: str) -> None:
                    f"{a['tool_name']} on {a['target_object_type']} {a['target_object_id']} -> {a['status']}")
         story.line(f"approval {a['approval_id']} by {a['approver_id']} ({a['approver_role']}) at {a['decided_at']}, "
                    f"expires {a['expires_at']}")
-        story.command(f"duckdb -readonly {env.split('=', 1)[1]} \"select * from fct_agent_actions where event_id = "
-                      f"'{a['event_id']}'\"")
+        story.line(f"verdict: {'broke ' + a['broke'] if a['broke'] else 'every applicable rule passed'}")
+        story.line(f"SQL (any DuckDB client, read-only): select * from fct_agent_actions where event_id = "
+                   f"'{a['event_id']}'")
 
     story.chapter("6. CRM changes nobody can explain")
     for c in f["unexplained_examples"]:
