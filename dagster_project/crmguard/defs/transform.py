@@ -19,6 +19,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from crmguard.policy import publish_for_build
 from crmguard.project import dbt_project
 from crmguard.resources import WarehouseResource
 from crmguard.transform import dbt_executable, warehouse_env
@@ -55,6 +56,7 @@ def crmguard_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
 
     Cautious indirect selection: a partial materialization runs only the tests whose parents it builds.
     """
+    publish_for_build(Path(warehouse.resolved_path()))  # the policy models read the active policy's tables
     with warehouse_env(Path(warehouse.resolved_path())):
         yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
 
