@@ -42,6 +42,7 @@ EXPECTED = {  # event id -> (rule id, incident kind)
     "bad-after-stop-1": ("honor-stops", "action_after_stop"),
     "bad-after-stop-2": ("honor-stops", "action_after_stop"),
     "bad-dry-run": ("dry-run-integrity", "dry_run_wrote"),
+    "bad-negreply-C8": ("negative-reply-stop", None),  # reported, but no ground-truth kind to score
     **{f"bad-bounce-{i}": ("bounce-rate-stop", "bounce_rate_not_stopped") for i in range(3)},
     **{f"bad-mass-{i:02d}": ("owner-changes-per-run", "mass_reassignment") for i in range(30)},
 }
@@ -78,7 +79,7 @@ def test_every_violation_is_an_injected_one_with_its_rule_and_kind(world: Path) 
 
 def test_policy_flags_reach_fct_flags(world: Path) -> None:
     flags = _rows(world, "select kind, event_id from fct_flags where source_model = 'fct_policy_violations'")
-    assert sorted(flags) == sorted((kind, event) for event, (_, kind) in EXPECTED.items())
+    assert sorted(flags) == sorted((kind, event) for event, (_, kind) in EXPECTED.items() if kind)
 
 
 def test_verdicts_cover_passes_and_not_applicable(world: Path) -> None:
@@ -92,6 +93,9 @@ def test_verdicts_cover_passes_and_not_applicable(world: Path) -> None:
     assert verdicts[("ok-verified-meeting", "verified-replies")] == "pass"  # subdomain of the account's
     assert verdicts[("ok-after-resume", "honor-stops")] == "pass"
     assert verdicts[("ok-bounce-after-resume", "bounce-rate-stop")] == "pass"
+    assert verdicts[("ok-after-negative-C1", "negative-reply-stop")] == "pass"  # "unstoppable" is not "stop"
+    assert verdicts[("ok-before-stopword-C8", "negative-reply-stop")] == "pass"  # before the reply
+    assert verdicts[("ok-other-agent-C8", "negative-reply-stop")] == "pass"  # another agent; its reply was positive
     assert ("ok-send-C1", "discount-approval") not in verdicts  # a rule only judges the calls in its scope
 
 
@@ -104,6 +108,8 @@ def test_evidence_holds_the_state_that_decided(world: Path) -> None:
     assert evidence["bad-regress-D1"]["old_stage"] == "proposal" and evidence["bad-regress-D1"]["new_stage"] == "discovery"
     assert evidence["bad-mass-00"]["window_total"] == 30
     assert evidence["bad-spoofed-meeting"]["from_domain"] == "evil.example"
+    assert evidence["bad-negreply-C8"]["stop_event_id"] == "sig-neg-C8"
+    assert evidence["bad-negreply-C8"]["stop_word"] == "stop" and evidence["bad-negreply-C8"]["stopped"] == "agent:outbound-sdr"
 
 
 def test_stops_record_where_they_fired_and_what_ran_past(world: Path) -> None:
@@ -129,7 +135,7 @@ def test_re_evaluation_is_identical_even_under_another_time_zone(world: Path, mo
 
 def test_backtest_reports_differences_without_touching_stored_verdicts(world: Path, tmp_path: Path) -> None:
     before = _fingerprint(world)
-    text = DEFAULT_POLICY.read_text().replace('version: "2026.11.1"', 'version: "candidate"')
+    text = DEFAULT_POLICY.read_text().replace('version: "2026.11.2"', 'version: "candidate"')
     text = text.replace("    above: 15\n", "    above: 30\n").replace("employees_min: 50", "employees_min: 600")
     result = backtest(world, parse_policy(text, "candidate.yml"))
     by_rule = {r["rule_id"]: r for r in result["rules"]}

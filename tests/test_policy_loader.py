@@ -41,8 +41,8 @@ def _error(text: str) -> str:
 
 def test_default_policy_is_valid_and_uses_every_rule_kind_but_deal_stage_outreach() -> None:
     policy = load_policy(DEFAULT_POLICY)
-    assert policy.version == "2026.11.1"
-    assert len({r.rule_id for r in policy.rules}) == len(policy.rules) == 17
+    assert policy.version == "2026.11.2"
+    assert len({r.rule_id for r in policy.rules}) == len(policy.rules) == 18
     assert {r.kind for r in policy.rules} == set(KINDS) - {"deal_stage_outreach"}
     stages = next(r for r in policy.rules if r.rule_id == "new-business-stages")
     assert stages.params["min_from"] == {"closed_won": "negotiation"}
@@ -98,11 +98,18 @@ def test_cross_parameter_checks() -> None:
     stages = ('version: "1"\nrules:\n  - id: st\n    kind: stage_transitions\n    pipeline: p\n'
               "    stages: [a, b]\n    min_from: {b: z}\n")
     assert _error(stages) == "p.yml:7: rule 'st': 'min_from' names stage 'z' not listed in stages/exits"
+    reply = ('version: "1"\nrules:\n  - id: nr\n    kind: negative_reply_stop\n    tools: [send_email]\n'
+             "    stop_words: [stop, do not contact, 'st.*p']\n")
+    assert _error(reply) == ("p.yml:6: rule 'nr': stop word 'st.*p' must be letters, digits, spaces, ' and -, "
+                             "starting and ending with a letter or digit")
+    assert _error(reply.replace("'st.*p'", "stop")) == "p.yml:6: rule 'nr': 'stop_words' lists a value twice"
+    assert _error(reply.replace(", 'st.*p'", "") + "    scope: global\n") == (
+        "p.yml:7: rule 'nr': 'scope' value 'global' is not one of agent, team")
 
 
 def test_validate_command_exit_codes(tmp_path: Path) -> None:
     ok = subprocess.run([CRMGUARD, "policy", "validate", str(DEFAULT_POLICY)], capture_output=True, text=True)
-    assert ok.returncode == 0 and "is valid (17 rules)" in ok.stdout
+    assert ok.returncode == 0 and "is valid (18 rules)" in ok.stdout
     bad = tmp_path / "bad.yml"
     bad.write_text(GOOD.replace("kind: bounce_rate_stop", "kind: bounce_stop"))
     run = subprocess.run([CRMGUARD, "policy", "validate", str(bad)], capture_output=True, text=True)

@@ -46,6 +46,7 @@ CONTACTS = [  # contact_id, account_id, title, email_opt_out, email_bounced, do_
     ("C5", "A4", "CFO", "false", "false", "false"),
     ("C6", "A5", "CFO", "false", "false", "false"),
     ("C7", "A1", "COO", "false", "false", "false"),
+    ("C8", "A1", "CIO", "false", "false", "false"),
 ]
 
 DEALS = [("D1", "A1", "proposal"), ("D2", "A1", "negotiation")]
@@ -80,10 +81,11 @@ class _Log:
                  outcome={"status": status, "error": None, "attempt": 1, "retry_of": None},
                  dry_run=extra.pop("dry_run", False), approval_id=extra.pop("approval_id", None), **extra)
 
-    def signal(self, event_id: str, at: str, kind: str, contact: str, sender: str, agent: str = "outbound-sdr") -> None:
+    def signal(self, event_id: str, at: str, kind: str, contact: str, sender: str, agent: str = "outbound-sdr",
+               sentiment: str = "neutral", text: str = "") -> None:
         self.add(event_id, "signal_received", at, agent, "inbox", 0,
                  signal={"kind": kind, "contact_id": contact, "from_address": sender,
-                         "sentiment": "neutral", "text_excerpt": ""})
+                         "sentiment": sentiment, "text_excerpt": text})
 
     def approval(self, approval_id: str, call_id: str, at: str, decided_at: str, approver: str,
                  decision: str = "approved", expires_at: str = "2026-01-01T23:00:00Z") -> None:
@@ -191,6 +193,19 @@ def events() -> list[dict]:
     log.call("bad-dry-run", _at(22), sdr, "r-out5", 1, "update_contact", _contact("C1"),
              [{"object_type": "contact", "object_id": "C1", "field": "title", "old": "VP Sales", "new": "SVP Sales"}],
              dry_run=True)
+    # negative replies: a stop word stops the agent that got the reply for that contact, and nobody else;
+    # a word that merely contains a stop word, or a positive reply with one, stops nothing
+    sdr2 = "outbound-sdr-2"
+    log.signal("sig-neg-nostop-C1", _at(23), "reply", "C1", "vp@acme.com", sentiment="negative",
+               text="Your pitch is unstoppable nonsense.")
+    log.call("ok-after-negative-C1", _at(23, 5), sdr, "r-out6", 1, "send_email", _contact("C1"))
+    log.call("ok-before-stopword-C8", _at(23, 6), sdr, "r-out6", 2, "send_email", _contact("C8"))
+    log.signal("sig-neg-C8", _at(23, 10), "reply", "C8", "cio@acme.com", sentiment="negative",
+               text="Please STOP emailing me.")
+    log.signal("sig-pos-C8", _at(23, 12), "reply", "C8", "cio@acme.com", agent=sdr2, sentiment="positive",
+               text="Do not stop, send more details.")
+    log.call("bad-negreply-C8", _at(23, 20), sdr, "r-out6", 3, "send_email", _contact("C8"))
+    log.call("ok-other-agent-C8", _at(23, 25), sdr2, "r-b3", 1, "send_email", _contact("C8"))
     return log.events
 
 

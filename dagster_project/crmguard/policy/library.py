@@ -173,6 +173,22 @@ KINDS: dict[str, RuleKind] = {
             "bounce_rate_not_stopped",
         ),
         RuleKind(
+            "negative_reply_stop",
+            "Contact stop: once the agent (or its team) receives a `reply` signal with sentiment "
+            "`negative` whose text contains one of `stop_words` (case-insensitive, whole words), every "
+            "later call to `tools` by that agent (or team) to that contact is a violation. Agent resumes "
+            "do not lift it: the contact asked, not the agent's runtime.",
+            {
+                "tools": _tools(required=True),
+                "stop_words": Param(
+                    "list", "words or phrases (letters, digits, spaces, ' and -) that make a negative reply a stop",
+                    required=True,
+                ),
+                "scope": Param("str", "who is stopped", default="agent", choices=("agent", "team")),
+            },
+            None,  # no ground-truth incident kind: reported in fct_policy_violations, not in fct_flags
+        ),
+        RuleKind(
             "honor_stops",
             "Calls made after a `stop` event or a `crmguard halt` in their scope (agent, team or global) "
             "and before the matching resume.",

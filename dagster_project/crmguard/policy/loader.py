@@ -20,6 +20,8 @@ from crmguard.errors import BadInput
 from crmguard.policy.library import COMMON_KEYS, KINDS, Param
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+# stop words become a regex in SQL: only characters that need no escaping, word characters at both ends
+_STOP_WORD = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9' -]*[A-Za-z0-9])?$")
 _TOP_KEYS = {"version": True, "name": False, "description": False, "rules": True}
 
 
@@ -210,6 +212,10 @@ def _check_kind(kind: str, values: dict[str, Any], fail: _Fail, raw: dict[str, _
         raise fail(at("window_sends"), "'window_sends' must be at least 1", rule_id)
     if kind == "bounce_rate_stop" and values["threshold_pct"] <= 0:
         raise fail(at("threshold_pct"), "'threshold_pct' must be greater than 0 (0 would stop every agent)", rule_id)
+    if kind == "negative_reply_stop":
+        bad = [w for w in values["stop_words"] if not _STOP_WORD.match(w)]
+        if bad:
+            raise fail(at("stop_words"), f"stop word '{bad[0]}' must be letters, digits, spaces, ' and -, starting and ending with a letter or digit", rule_id)
     if kind == "approval_gate" and (values["amount_field"] is None) != (values["above"] is None):
         raise fail(line, "'amount_field' and 'above' go together (give both or neither)", rule_id)
     if kind == "stage_transitions":

@@ -10,7 +10,7 @@
 {{ config(materialized='view', schema=var('crmguard_policy_output_schema', none)) }}
 
 {%- set kinds = ['contact_flags', 'account_flag', 'account_lifecycle', 'icp', 'deal_stage_outreach',
-                 'stage_transitions', 'bounce_rate_stop', 'honor_stops', 'approval_gate', 'permissions',
+                 'stage_transitions', 'bounce_rate_stop', 'negative_reply_stop', 'honor_stops', 'approval_gate', 'permissions',
                  'blast_radius', 'signal_verification', 'dry_run_integrity'] %}
 
 with
