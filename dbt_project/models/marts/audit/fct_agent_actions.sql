@@ -6,20 +6,18 @@
 {{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert',
           on_schema_change='append_new_columns') }}
 
+-- touched_runs reads the staging view on its own: a CTE used twice is materialized whole by DuckDB,
+-- which would extract every JSON field of every historical event.
 with
 
-tool_calls as (
-    select * from {{ ref('stg_raw__agent_events') }}
-    where event_type = 'tool_call'
-),
-
 touched_runs as (
-    select distinct run_id from tool_calls where {{ from_new_loads() }}
+    select distinct run_id from {{ ref('stg_raw__agent_events') }}
+    where event_type = 'tool_call' and {{ from_new_loads() }}
 ),
 
 calls_to_compute as (
-    select * from tool_calls
-    where run_id in (select run_id from touched_runs)
+    select * from {{ ref('stg_raw__agent_events') }}
+    where event_type = 'tool_call' and run_id in (select run_id from touched_runs)
 ),
 
 chained as (

@@ -12,17 +12,13 @@
 
 with
 
-run_events as (
-    select * from {{ ref('stg_raw__agent_events') }}
-    where run_id is not null
-),
-
 touched_runs as (
-    select distinct run_id from run_events where {{ from_new_loads() }}
+    select distinct run_id from {{ ref('stg_raw__agent_events') }}
+    where run_id is not null and {{ from_new_loads() }}
 ),
 
 events as (
-    select * from run_events where run_id in (select run_id from touched_runs)
+    select * from {{ ref('stg_raw__agent_events') }} where run_id in (select run_id from touched_runs)
 ),
 
 actions as (
