@@ -93,6 +93,7 @@ def test_verdicts_cover_passes_and_not_applicable(world: Path) -> None:
     assert verdicts[("ok-verified-meeting", "verified-replies")] == "pass"  # subdomain of the account's
     assert verdicts[("ok-after-resume", "honor-stops")] == "pass"
     assert verdicts[("ok-bounce-after-resume", "bounce-rate-stop")] == "pass"
+    assert verdicts[("bad-mass-29", "account-share-per-hour")] == "pass"  # 600 % of 5 accounts, but only 30
     assert verdicts[("ok-after-negative-C1", "negative-reply-stop")] == "pass"  # "unstoppable" is not "stop"
     assert verdicts[("ok-before-stopword-C8", "negative-reply-stop")] == "pass"  # before the reply
     assert verdicts[("ok-other-agent-C8", "negative-reply-stop")] == "pass"  # another agent; its reply was positive
@@ -148,6 +149,42 @@ def test_backtest_reports_differences_without_touching_stored_verdicts(world: Pa
     assert result["only_current"] == 4
     assert _fingerprint(world) == before
     assert _rows(world, "select count(*) from information_schema.schemata where schema_name like 'policy_backtest%'") == [(0,)]
+
+
+SHARE_RULES = """
+  - id: accounts-share-29
+    kind: blast_radius
+    per: run
+    measure: share
+    object_type: account
+    max_pct: 50
+    min_records: 29
+  - id: accounts-share-30
+    kind: blast_radius
+    per: run
+    measure: share
+    object_type: account
+    max_pct: 50
+    min_records: 30
+  - id: deals-share
+    kind: blast_radius
+    per: run
+    measure: share
+    object_type: deal
+    max_pct: 60
+"""
+
+
+def test_share_of_an_object_touched_is_against_the_crm_as_of_the_call(world: Path) -> None:
+    # the routing run touches 30 accounts of a CRM holding 5 (600 %); the deal desk's run 8 deal
+    # records of 2 (400 %), the SDR's run r-out2 one deal of 2 (50 %, under 60)
+    text = DEFAULT_POLICY.read_text().replace('version: "2026.11.2"', 'version: "share"') + SHARE_RULES
+    by_rule = {r["rule_id"]: r for r in backtest(world, parse_policy(text, "share.yml"))["rules"]}
+    assert by_rule["accounts-share-29"]["only_candidate"] == 30  # 30 records > min_records 29
+    assert by_rule["accounts-share-30"]["candidate"] == 0  # 30 records, not above min_records 30
+    assert by_rule["deals-share"]["candidate"] == 8
+    assert "bad-perm-tool" not in by_rule["deals-share"]["sample_only_candidate"]
+    assert by_rule["deals-share"]["sample_only_candidate"][0] == "bad-discount-expired"
 
 
 def test_halt_and_resume_are_honored_by_the_verdicts(world: Path) -> None:

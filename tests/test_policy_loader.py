@@ -42,7 +42,7 @@ def _error(text: str) -> str:
 def test_default_policy_is_valid_and_uses_every_rule_kind_but_deal_stage_outreach() -> None:
     policy = load_policy(DEFAULT_POLICY)
     assert policy.version == "2026.11.2"
-    assert len({r.rule_id for r in policy.rules}) == len(policy.rules) == 18
+    assert len({r.rule_id for r in policy.rules}) == len(policy.rules) == 20
     assert {r.kind for r in policy.rules} == set(KINDS) - {"deal_stage_outreach"}
     stages = next(r for r in policy.rules if r.rule_id == "new-business-stages")
     assert stages.params["min_from"] == {"closed_won": "negotiation"}
@@ -98,6 +98,17 @@ def test_cross_parameter_checks() -> None:
     stages = ('version: "1"\nrules:\n  - id: st\n    kind: stage_transitions\n    pipeline: p\n'
               "    stages: [a, b]\n    min_from: {b: z}\n")
     assert _error(stages) == "p.yml:7: rule 'st': 'min_from' names stage 'z' not listed in stages/exits"
+    share = ('version: "1"\nrules:\n  - id: sh\n    kind: blast_radius\n    per: hour\n    measure: share\n'
+             "    object_type: account\n    max_pct: 50\n")
+    assert parse_policy(share, "p.yml").rules[0].params["max_pct"] == 50
+    assert _error(share.replace("max_pct: 50", "max_count: 50")) == (
+        "p.yml:6: rule 'sh': measure 'share' takes 'max_pct' (not 'max_count')")
+    assert _error(share.replace("object_type: account", "object_type: task")) == (
+        "p.yml:7: rule 'sh': measure 'share' needs 'object_type' one of contact, account, deal")
+    assert _error(share.replace("measure: share", "measure: records")) == (
+        "p.yml:6: rule 'sh': measure 'records' takes 'max_count' (not 'max_pct' / 'min_records')")
+    assert _error(share.replace("max_pct: 50", "max_pct: 150")) == (
+        "p.yml:8: rule 'sh': 'max_pct' must be between 0 and 100, got 150")
     reply = ('version: "1"\nrules:\n  - id: nr\n    kind: negative_reply_stop\n    tools: [send_email]\n'
              "    stop_words: [stop, do not contact, 'st.*p']\n")
     assert _error(reply) == ("p.yml:6: rule 'nr': stop word 'st.*p' must be letters, digits, spaces, ' and -, "
@@ -109,7 +120,7 @@ def test_cross_parameter_checks() -> None:
 
 def test_validate_command_exit_codes(tmp_path: Path) -> None:
     ok = subprocess.run([CRMGUARD, "policy", "validate", str(DEFAULT_POLICY)], capture_output=True, text=True)
-    assert ok.returncode == 0 and "is valid (18 rules)" in ok.stdout
+    assert ok.returncode == 0 and "is valid (20 rules)" in ok.stdout
     bad = tmp_path / "bad.yml"
     bad.write_text(GOOD.replace("kind: bounce_rate_stop", "kind: bounce_stop"))
     run = subprocess.run([CRMGUARD, "policy", "validate", str(bad)], capture_output=True, text=True)

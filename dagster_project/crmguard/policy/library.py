@@ -30,6 +30,9 @@ INCIDENT_KINDS = (
     "dry_run_wrote",
 )
 
+# object types whose record count the SCD2 history knows (the denominator of `measure: share`)
+SHARE_OBJECTS = ("contact", "account", "deal")
+
 TOOLS_DOC = "tool names the rule applies to (omit: every tool)"
 
 
@@ -225,17 +228,25 @@ KINDS: dict[str, RuleKind] = {
         RuleKind(
             "blast_radius",
             "Limits on how much one run (or one agent per sliding hour) may change: every change past "
-            "the limit's run/hour is a violation.",
+            "the limit's run/hour is a violation. `measure: share` limits the records of `object_type` "
+            "touched as a percentage of all records of that type in the CRM as of the call.",
             {
                 "tools": _tools(),
                 "per": Param("str", "run, or a sliding hour per agent", required=True, choices=("run", "hour")),
                 "measure": Param(
-                    "str", "changes: claimed field changes; records: distinct records changed",
-                    required=True, choices=("changes", "records"),
+                    "str", "changes: claimed field changes; records: distinct records changed per call; "
+                    "share: records as a % of the object's records in the CRM",
+                    required=True, choices=("changes", "records", "share"),
                 ),
-                "max_count": Param("int", "the most allowed in one run or hour", required=True),
+                "max_count": Param("int", "the most allowed in one run or hour (measure changes / records)"),
+                "max_pct": Param("pct", "the largest share allowed in one run or hour (measure share)"),
+                "min_records": Param(
+                    "int", "measure share: a run or hour touching at most this many records never violates "
+                    "(in a small CRM a few records are a large share)",
+                ),
                 "field": Param("str", "count only changes of this field"),
-                "object_type": Param("str", "count only changes of this object type"),
+                "object_type": Param("str", "count only changes of this object type (measure share: required, "
+                                     "one of contact, account, deal)"),
             },
             "mass_reassignment",
         ),

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from crmguard.errors import BadInput
-from crmguard.policy.library import COMMON_KEYS, KINDS, Param
+from crmguard.policy.library import COMMON_KEYS, KINDS, SHARE_OBJECTS, Param
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 # stop words become a regex in SQL: only characters that need no escaping, word characters at both ends
@@ -216,6 +217,8 @@ def _check_kind(kind: str, values: dict[str, Any], fail: _Fail, raw: dict[str, _
         bad = [w for w in values["stop_words"] if not _STOP_WORD.match(w)]
         if bad:
             raise fail(at("stop_words"), f"stop word '{bad[0]}' must be letters, digits, spaces, ' and -, starting and ending with a letter or digit", rule_id)
+    if kind == "blast_radius":
+        _check_blast_radius(values, fail, at, rule_id)
     if kind == "approval_gate" and (values["amount_field"] is None) != (values["above"] is None):
         raise fail(line, "'amount_field' and 'above' go together (give both or neither)", rule_id)
     if kind == "stage_transitions":
@@ -224,6 +227,17 @@ def _check_kind(kind: str, values: dict[str, Any], fail: _Fail, raw: dict[str, _
             for stage in (target, source):
                 if stage not in known:
                     raise fail(at("min_from"), f"'min_from' names stage '{stage}' not listed in stages/exits", rule_id)
+
+
+def _check_blast_radius(values: dict[str, Any], fail: _Fail, at: Callable[[str], int], rule_id: str) -> None:
+    """A share limit needs a percentage of a countable object; the count measures need a count."""
+    if values["measure"] == "share":
+        if values["max_pct"] is None or values["max_count"] is not None:
+            raise fail(at("measure"), "measure 'share' takes 'max_pct' (not 'max_count')", rule_id)
+        if values["object_type"] not in SHARE_OBJECTS:
+            raise fail(at("object_type"), f"measure 'share' needs 'object_type' one of {', '.join(SHARE_OBJECTS)}", rule_id)
+    elif values["max_count"] is None or values["max_pct"] is not None or values["min_records"] is not None:
+        raise fail(at("measure"), f"measure '{values['measure']}' takes 'max_count' (not 'max_pct' / 'min_records')", rule_id)
 
 
 def _header(root: _Node, fail: _Fail) -> tuple[str, str, list[_Node]]:
