@@ -77,29 +77,41 @@ observed_values as (
     {% endfor %}
 ),
 
-matches as (
-    select
-        observed.change_id,
-        claims.claim_id,
-        claims.event_id,
-        claims.actor_id,
-        claims.agent_id,
-        claims.run_id,
-        claims.dry_run,
-        row_number() over (
-            partition by observed.change_id, claims.dry_run
-            order by claims.occurred_at desc, claims.event_id desc, claims.claim_index desc
-        ) as match_order
+-- Joins below use equality keys only (no OR in a join condition): DuckDB plans an OR around the
+-- keys as a nested loop, which cost minutes on a million claims.
+candidate_claims as (
+    select observed.change_id, claims.*
     from observed
     inner join claims
         on claims.object_type = observed.object_type
        and claims.object_id = observed.object_id
        and claims.window_end = observed.window_end
-       and (
-            observed.change_type = 'create'
-            or (observed.change_type = 'update' and claims.field = observed.field
-                and claims.new_value is not distinct from observed.new_value)
-       )
+       and claims.field = observed.field
+    where observed.change_type = 'update' and claims.new_value is not distinct from observed.new_value
+    union all
+    select observed.change_id, claims.*
+    from observed
+    inner join claims
+        on claims.object_type = observed.object_type
+       and claims.object_id = observed.object_id
+       and claims.window_end = observed.window_end
+    where observed.change_type = 'create'
+),
+
+matches as (
+    select
+        change_id,
+        claim_id,
+        event_id,
+        actor_id,
+        agent_id,
+        run_id,
+        dry_run,
+        row_number() over (
+            partition by change_id, dry_run
+            order by occurred_at desc, event_id desc, claim_index desc
+        ) as match_order
+    from candidate_claims
 ),
 
 observed_attributed as (
@@ -159,8 +171,9 @@ claim_evidence as (
         claims.*,
         claim_order.later_claim_id,
         observed_values.observed_value,
-        field_change.change_id as field_change_id,
-        field_change.updated_by as field_updated_by,
+        coalesce(field_change.change_id, row_create.change_id) as field_change_id,
+        case when field_change.change_id is not null then field_change.updated_by
+             else row_create.updated_by end as field_updated_by,
         dry_applied.change_id as dry_applied_change_id
     from claims
     left join claim_order on claim_order.claim_id = claims.claim_id
@@ -169,7 +182,11 @@ claim_evidence as (
         on field_change.object_type = claims.object_type
        and field_change.object_id = claims.object_id
        and field_change.window_end = claims.window_end
-       and (field_change.field = claims.field or field_change.change_type = 'create')
+       and field_change.field = claims.field
+    left join (select * from observed where change_type = 'create') as row_create
+        on row_create.object_type = claims.object_type
+       and row_create.object_id = claims.object_id
+       and row_create.window_end = claims.window_end
     left join observed_rows as dry_applied
         on dry_applied.claim_id = claims.claim_id and dry_applied.cause = 'agent_dry_run'
 ),
