@@ -74,8 +74,12 @@ def publish(path: str | Path | None = None) -> Path:
 
 @contextmanager
 def connect(path: str | Path | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection to the warehouse, closed on exit."""
-    con = _open(warehouse_path(path), read_only)
+    """A short-lived connection to the warehouse, closed on exit (":memory:" for a scratch database)."""
+    if str(path) == ":memory:":
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+    else:
+        con = _open(warehouse_path(path), read_only)
     try:
         yield con
     finally:
