@@ -93,6 +93,9 @@ def test_verdicts_cover_passes_and_not_applicable(world: Path) -> None:
     assert verdicts[("ok-verified-meeting", "verified-replies")] == "pass"  # subdomain of the account's
     assert verdicts[("ok-after-resume", "honor-stops")] == "pass"
     assert verdicts[("ok-bounce-after-resume", "bounce-rate-stop")] == "pass"
+    blast = {"owner-changes-per-run", "records-per-agent-hour", "account-share-per-hour", "contact-share-per-hour"}
+    restore_rules = {r for e, r in verdicts if e.startswith("ok-restore-")}
+    assert "honor-stops" in restore_rules and not restore_rules & blast  # exempt_roles: [restore_job]
     assert verdicts[("bad-mass-29", "account-share-per-hour")] == "pass"  # 600 % of 5 accounts, but only 30
     assert verdicts[("ok-after-negative-C1", "negative-reply-stop")] == "pass"  # "unstoppable" is not "stop"
     assert verdicts[("ok-before-stopword-C8", "negative-reply-stop")] == "pass"  # before the reply
@@ -159,6 +162,7 @@ SHARE_RULES = """
     object_type: account
     max_pct: 50
     min_records: 29
+    exempt_roles: [restore_job]
   - id: accounts-share-30
     kind: blast_radius
     per: run
@@ -166,6 +170,7 @@ SHARE_RULES = """
     object_type: account
     max_pct: 50
     min_records: 30
+    exempt_roles: [restore_job]
   - id: deals-share
     kind: blast_radius
     per: run

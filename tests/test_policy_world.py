@@ -19,6 +19,7 @@ AGENTS = {  # agent_id: (user id, actor role, team, on_behalf_of)
     "outbound-sdr-2": ("ag-sdr2", "sdr_agent", "emea", "u-sdr"),
     "lead-router": ("ag-router", "routing_agent", "revops", "u-ops"),
     "deal-desk": ("ag-desk", "dealdesk_agent", "deal_desk", "u-ops"),
+    "crmguard-restore": ("usr_crmguard_restore", "restore_job", "crmguard", "u-ops"),
 }
 
 USERS = [  # user_id, email, name, role, team, is_agent
@@ -158,6 +159,13 @@ def events() -> list[dict]:
         log.call(f"bad-mass-{i:02d}", _at(14, 0, i), router, "r-route", i + 1, "assign_owner",
                  {"object_type": "account", "object_id": f"X{i}", "account_id": f"X{i}"},
                  [{"object_type": "account", "object_id": f"X{i}", "field": "owner_id", "old": "u-ae", "new": "u-sdr"}])
+    # crmguard's restore job undoes them in one run (docs/restore.md): exempt from the blast radius
+    restore = {"type": "system", "id": "usr_crmguard_restore", "role": "restore_job", "on_behalf_of": "u-ops"}
+    for i in range(30):
+        log.call(f"ok-restore-{i:02d}", _at(14, 30, i), "crmguard-restore", "r-restore", i + 1, "update_account",
+                 {"object_type": "account", "object_id": f"X{i}", "account_id": f"X{i}"},
+                 [{"object_type": "account", "object_id": f"X{i}", "field": "owner_id", "old": "u-sdr", "new": "u-ae"}],
+                 actor=restore)
     log.call("ok-route-small", _at(15), router, "r-route2", 1, "assign_owner", {"object_type": "account", "object_id": "A1", "account_id": "A1"},
              [{"object_type": "account", "object_id": "A1", "field": "owner_id", "old": "u-ae", "new": "u-sdr"}])
     # inbound signal verification

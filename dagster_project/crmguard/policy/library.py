@@ -238,6 +238,10 @@ KINDS: dict[str, RuleKind] = {
                     "share: records as a % of the object's records in the CRM",
                     required=True, choices=("changes", "records", "share"),
                 ),
+                "exempt_roles": Param(
+                    "list", "actor roles whose calls the rule neither counts nor judges (e.g. restore_job, "
+                    "which undoes a blast by design)",
+                ),
                 "max_count": Param("int", "the most allowed in one run or hour (measure changes / records)"),
                 "max_pct": Param("pct", "the largest share allowed in one run or hour (measure share)"),
                 "min_records": Param(

@@ -1,6 +1,7 @@
 -- Which rule applies to which (tool, actor role): a rule without a `tools` / `agent_roles` list applies
 -- to every tool / role. Expanded against the pairs the actions actually use, so each rule model joins
 -- the actions on one equality key instead of an OR (the rules share one scan of the actions).
+-- A role in a rule's `exempt_roles` is taken out of its scope: its calls are neither judged nor counted.
 {{ config(materialized='table', schema=var('crmguard_policy_output_schema', none)) }}
 
 with
@@ -20,6 +21,10 @@ roles as (
     select rule_id, value as actor_role from {{ ref('int_policy__rule_lists') }} where param = 'agent_roles'
 ),
 
+exempt as (
+    select rule_id, value as actor_role from {{ ref('int_policy__rule_lists') }} where param = 'exempt_roles'
+),
+
 scoped as (
     select rules.rule_id, pairs.tool_name, pairs.actor_role
     from {{ ref('int_policy__rules') }} as rules
@@ -32,6 +37,7 @@ scoped as (
             not exists (select 1 from roles where roles.rule_id = rules.rule_id)
             or exists (select 1 from roles where roles.rule_id = rules.rule_id and roles.actor_role = pairs.actor_role)
         )
+      and not exists (select 1 from exempt where exempt.rule_id = rules.rule_id and exempt.actor_role = pairs.actor_role)
 )
 
 select
