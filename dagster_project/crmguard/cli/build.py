@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +9,10 @@ import typer
 
 from crmguard import transform
 from crmguard.cli import app
-from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
-from crmguard.errors import BadInput
+from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, parse_since, progress, query_mart
 from crmguard.export.chain import seal_warehouse
 from crmguard.paths import warehouse_path
 from crmguard.score import score
-from crmguard.warehouse import connect, table_exists
 
 
 def _print_build(result: dict) -> None:
@@ -59,27 +56,6 @@ def build_command(
         raise typer.Exit(1)
 
 
-def _parse_since(since: str | None) -> datetime | None:
-    """--since as a naive UTC datetime (the warehouse stores UTC); a time without offset is UTC."""
-    if since is None:
-        return None
-    try:
-        at = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"--since {since!r} is not an ISO 8601 time (e.g. 2026-01-05 or 2026-01-05T12:00:00Z)") from None
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
-
-
-def _query(warehouse: str | None, table: str, sql: str, params: list) -> list[dict]:
-    """Rows of a read-only query on a mart as dicts; a clear error when the mart is not built yet."""
-    with connect(warehouse, read_only=True) as con:
-        if not table_exists(con, "main", table):
-            raise BadInput(f"the warehouse has no {table} yet: run `crmguard build` first")
-        cursor = con.execute(sql, params)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _print_rows(key: str, columns: list[str]):
     def render(result: dict) -> None:
         typer.echo(f"{result['count']} {key}")
@@ -103,7 +79,7 @@ def changes_command(
 
       crmguard changes --unexplained --since 2026-01-05 --json
     """
-    at = _parse_since(since)
+    at = parse_since(since)
     sql = """
         select object_type, object_id, field, change_type, old_value, new_value, window_start, window_end,
                updated_by, cause, rule, event_id, agent_id, run_id
@@ -113,7 +89,7 @@ def changes_command(
           and (cast(? as timestamp) is null or window_end >= cast(? as timestamp))
         order by window_end, object_type, object_id, field nulls first
     """
-    rows = _query(warehouse, "fct_change_attribution", sql, [unexplained, at, at])
+    rows = query_mart(warehouse, "fct_change_attribution", sql, [unexplained, at, at])
     emit({"changes": rows, "count": len(rows)}, as_json,
          _print_rows("changes", ["window_end", "object_type", "object_id", "field", "old_value", "new_value",
                                  "updated_by", "cause"]))
@@ -140,7 +116,7 @@ def runs_command(
         where not ? or status in ('failed', 'failed_mid_way')
         order by started_at, run_id
     """
-    rows = _query(warehouse, "fct_agent_runs", sql, [failed])
+    rows = query_mart(warehouse, "fct_agent_runs", sql, [failed])
     emit({"runs": rows, "count": len(rows)}, as_json,
          _print_rows("runs", ["run_id", "agent_id", "status", "started_at", "actions_failed", "first_failed_event_id"]))
 

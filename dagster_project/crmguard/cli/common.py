@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
-from crmguard.errors import NotAvailableYet
+from crmguard.errors import BadInput, NotAvailableYet
+from crmguard.warehouse import connect, table_exists
 
 WarehouseOpt = Annotated[
     str | None,
@@ -35,6 +37,27 @@ def progress(message: str) -> None:
     """Progress for long work goes to stderr so --json output stays clean."""
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def parse_since(since: str | None) -> datetime | None:
+    """--since as a naive UTC datetime (the warehouse stores UTC); a time without offset is UTC."""
+    if since is None:
+        return None
+    try:
+        at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"--since {since!r} is not an ISO 8601 time (e.g. 2026-01-05 or 2026-01-05T12:00:00Z)") from None
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def query_mart(warehouse: str | None, table: str, sql: str, params: list) -> list[dict]:
+    """Rows of a read-only query on a mart as dicts; a clear error when the mart is not built yet."""
+    with connect(warehouse, read_only=True) as con:
+        if not table_exists(con, "main", table):
+            raise BadInput(f"the warehouse has no {table} yet: run `crmguard build` first")
+        cursor = con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def not_available(issue: str) -> None:

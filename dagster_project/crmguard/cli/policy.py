@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from crmguard.cli import app
-from crmguard.cli.build import _parse_since, _query
-from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
+from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, parse_since, progress, query_mart
 from crmguard.paths import warehouse_path
 from crmguard.policy.backtest import backtest
 from crmguard.policy.compile import incident_kind
@@ -54,7 +53,7 @@ def violations_command(
 
       crmguard violations --rule discount-approval --json
     """
-    at = _parse_since(since)
+    at = parse_since(since)
     sql = """
         select occurred_at, policy_version, rule_id, rule_kind, incident_kind, severity, event_id, agent_id,
                run_id, tool_name, actor_id, environment, status, object_type, object_id, field, reason,
@@ -65,7 +64,7 @@ def violations_command(
           and (cast(? as varchar) is null or rule_id = ?)
         order by occurred_at, event_id, rule_id
     """
-    rows = _query(warehouse, "fct_policy_violations", sql, [at, at, agent, agent, rule, rule])
+    rows = query_mart(warehouse, "fct_policy_violations", sql, [at, at, agent, agent, rule, rule])
     emit({"violations": rows, "count": len(rows)}, as_json, _print_violations)
 
 
@@ -119,7 +118,7 @@ def backtest_command(path: FileArg, since: SinceOpt = None, warehouse: Warehouse
       crmguard policy backtest policies/stricter.yml --since 2026-01-05 --json
     """
     candidate = load_policy(path)
-    at = _parse_since(since)
+    at = parse_since(since)
     progress(f"evaluating {path} over the history in {warehouse_path(warehouse)} ...")
     emit(backtest(warehouse_path(warehouse), candidate, at), as_json, _print_backtest)
 
