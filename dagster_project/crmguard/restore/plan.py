@@ -23,7 +23,7 @@ import duckdb
 from crmguard.crm.objects import OBJECTS, WRITE_ORDER
 from crmguard.errors import BadInput
 from crmguard.restore.schema import ensure_restore_schema
-from crmguard.warehouse import quote_ident, table_exists
+from crmguard.warehouse import quote_ident
 
 REQUIRED_MARTS = ("fct_change_attribution", "fct_crm_field_changes")
 _TIMESTAMP_COLUMNS = {"starts_at"}
@@ -93,8 +93,9 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     temp tables cost several times the diff itself (see `crmguard bench restore`).
     """
     scope.validate()
+    tables = main_tables(con)
     for mart in REQUIRED_MARTS:
-        if not table_exists(con, "main", mart):
+        if mart not in tables:
             raise BadInput(f"mart main.{mart} is missing: run `crmguard build` before planning a restore")
     ensure_restore_schema(con)
     now = _naive(now or datetime.now(UTC))
@@ -102,7 +103,7 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     plan_id = f"rp_{now:%Y%m%dT%H%M%SZ}_{seed[:8]}"
     if con.execute("select count(*) from restore.plans where plan_id = ?", [plan_id]).fetchone()[0]:
         raise BadInput(f"plan {plan_id} already exists (same scope planned by you in the same second)")
-    sql = _insert_items_sql(con, scope)
+    sql = _insert_items_sql(tables, scope)
     con.execute("begin")
     try:
         count = con.execute(sql, _bind(sql, scope, plan_id, now)).fetchone()[0]
@@ -114,6 +115,12 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
         con.execute("rollback")
         raise
     return summarize(con, plan_id)
+
+
+def main_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The tables and views of schema main, read once: which optional marts a plan can use."""
+    rows = con.execute("select table_name from information_schema.tables where table_schema = 'main'").fetchall()
+    return frozenset(r[0] for r in rows)
 
 
 def summarize(con: duckdb.DuckDBPyConnection, plan_id: str) -> PlanSummary:
@@ -155,7 +162,7 @@ def _scope_filter(scope: Scope, actions: str, attribution: str | None) -> str:
             f"and {when} < coalesce($until::timestamp, 'infinity'::timestamp)")
 
 
-def _scoped_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+def _scoped_sql(tables: frozenset[str], scope: Scope) -> str:
     """Observed changes the scope is about, one row per (change, attributed event)."""
     obj = normalized_object("c.object_type")
     # Only the columns the later steps read: the scope is materialized once, so every column costs.
@@ -166,12 +173,12 @@ def _scoped_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
         if scope.ids:
             where.append("c.object_id in (select unnest($ids::varchar[]))")
         if scope.account:
-            where.append(f"c.object_id in ({_account_members(con, scope.object_type or '')})")
+            where.append(f"c.object_id in ({_account_members(tables, scope.object_type or '')})")
         return (f"select {columns} from main.fct_crm_field_changes c left join main.fct_change_attribution a "
                 f"on a.change_id = c.change_id and a.record_type = 'observed_change' where {' and '.join(where)}")
     # Only an --agent time range needs the actions' times; joining them otherwise costs for nothing.
     actions = "" if scope.agent is None else "left join main.fct_agent_actions x on x.event_id = a.event_id " \
-        if table_exists(con, "main", "fct_agent_actions") else \
+        if "fct_agent_actions" in tables else \
         "left join (select null::varchar as event_id, null::timestamp as occurred_at) x on false "
     return (f"select {columns} from main.fct_change_attribution a "
             f"join main.fct_crm_field_changes c on c.change_id = a.change_id {actions}"
@@ -179,16 +186,16 @@ def _scoped_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
             f"and {_scope_filter(scope, 'x', 'a')}")
 
 
-def _account_members(con: duckdb.DuckDBPyConnection, object_type: str) -> str:
+def _account_members(tables: frozenset[str], object_type: str) -> str:
     """Subquery of the ids of an object type that belong to the account `$account`."""
     if object_type == "accounts":
         return "select $account::varchar"
-    if object_type in ("contacts", "deals") and table_exists(con, "main", f"scd_crm_{object_type}"):
+    if object_type in ("contacts", "deals") and f"scd_crm_{object_type}" in tables:
         return f"select {OBJECTS[object_type].id_column} from main.scd_crm_{object_type} where account_id = $account"
     raise BadInput(f"--account works with --object-type accounts, contacts or deals, not {object_type}")
 
 
-def _deleted_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+def _deleted_sql(tables: frozenset[str], scope: Scope) -> str:
     """Records to bring back: deleted in scope, plus contacts/deals deleted with a recreated account.
 
     The restore point is the start of the scope's first change to the record (`--as-of`: T), so the
@@ -201,7 +208,7 @@ def _deleted_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
               "using (object_type, object_id) group by all")
     members = " union all ".join(
         f"select account_id, {OBJECTS[o].id_column} as member_id from main.scd_crm_{o}"
-        for o in ("contacts", "deals") if table_exists(con, "main", f"scd_crm_{o}"))
+        for o in ("contacts", "deals") if f"scd_crm_{o}" in tables)
     if not members:
         return direct
     return (
@@ -215,11 +222,11 @@ def _deleted_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
     )
 
 
-def _recreate_sql(con: duckdb.DuckDBPyConnection) -> str:
+def _recreate_sql(tables: frozenset[str]) -> str:
     """Each deleted record as SCD2 shows it at its restore point."""
     parts = []
     for name in WRITE_ORDER:
-        if name == "users" or not table_exists(con, "main", f"scd_crm_{name}"):
+        if name == "users" or f"scd_crm_{name}" not in tables:
             continue
         obj = OBJECTS[name]
         pack = ", ".join(
@@ -271,13 +278,13 @@ _REVERTS = f"""
     )"""
 
 
-def _compensating_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | None:
+def _compensating_sql(tables: frozenset[str], scope: Scope) -> str | None:
     """Enrollments the scope started are paused and meetings it booked cancelled (field `status`)."""
-    if scope.as_of is not None or not all(table_exists(con, "main", t)
+    if scope.as_of is not None or not all(t in tables
                                           for t in ("fct_claimed_changes", "fct_agent_actions")):
         return None
     status_now = {name: (f"(select status from main.dim_crm_{name} d where d.{OBJECTS[name].id_column} = s.object_id)"
-                         if table_exists(con, "main", f"dim_crm_{name}") else "null::varchar")
+                         if f"dim_crm_{name}" in tables else "null::varchar")
                   for name in ("sequence_enrollments", "meetings")}
     kind = normalized_object("k.object_type")
     return f"""
@@ -308,12 +315,12 @@ def _compensating_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | Non
     """
 
 
-def _scheduled_emails_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str | None:
+def _scheduled_emails_sql(tables: frozenset[str], scope: Scope) -> str | None:
     """Emails the scope queued for later (`send_email` whose input `send_at` is after the plan) are cancelled.
 
     The CRM's email record is the call's `call_id`; apply re-reads it, so one already sent is a conflict.
     """
-    if scope.as_of is not None or not table_exists(con, "main", "fct_agent_actions"):
+    if scope.as_of is not None or "fct_agent_actions" not in tables:
         return None
     send_at = ("try_cast(coalesce(json_extract_string(x.input, '$.send_at'), "
                "json_extract_string(x.input, '$.scheduled_at')) as timestamptz)::timestamp")
@@ -328,19 +335,19 @@ def _scheduled_emails_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str |
     """
 
 
-def _insert_items_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
     """One statement: scope -> deletes -> recreates -> reverts -> compensations, numbered parent-first."""
-    compensating = _compensating_sql(con, scope)
+    compensating = _compensating_sql(tables, scope)
     order = " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
-    emails = _scheduled_emails_sql(con, scope)
+    emails = _scheduled_emails_sql(tables, scope)
     items = ("select * from reverts union all "
              "select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from recreate"
              + (f" union all {compensating}" if compensating else "") + (f" union all {emails}" if emails else ""))
     return f"""
         insert into restore.items
-        with scoped as materialized ({_scoped_sql(con, scope)}),
-        deleted as materialized ({_deleted_sql(con, scope)}),
-        recreate as materialized ({_recreate_sql(con)}),
+        with scoped as materialized ({_scoped_sql(tables, scope)}),
+        deleted as materialized ({_deleted_sql(tables, scope)}),
+        recreate as materialized ({_recreate_sql(tables)}),
         {_REVERTS},
         items as ({items})
         select $plan_id, item_no, object_type, object_id, field, item_class, value_now, value_restore,
