@@ -1,6 +1,6 @@
 """CRM accounts (dim_crm_accounts): keys, lifecycle, flags, owners."""
 
-from crmguard.quality.spec import Suite, in_set, no_rows, not_null, of_type, unique
+from crmguard.quality.spec import Suite, in_set, not_null, of_type, references, unique
 
 KEY = "account_id"
 
@@ -20,10 +20,8 @@ SUITE = Suite(
         of_type("legal_hold", "BOOLEAN"),
         of_type("employees", "INTEGER"),
         of_type("updated_at", "TIMESTAMP"),
-        no_rows(
-            "owner_is_active_user", "referential",
-            "select account_id from {batch} where owner_id is not null"
-            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+        references(
+            "owner_is_active_user", KEY, "owner_id", "main.dim_crm_users", "user_id",
             "every account owner is a user present in the current users snapshot",
         ),
     ],

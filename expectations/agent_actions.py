@@ -19,8 +19,8 @@ SUITE = Suite(
         in_set("status", ["succeeded", "failed", "blocked", "skipped"]),
         no_rows(
             "approved_call_has_approval", "audit_trail",
-            "select event_id from {batch} where approval_id is not null and approval_id not in ("
-            "select approval_id from main.fct_approvals where decision = 'approved')",
+            "select b.event_id from (select * from {batch}) b where b.approval_id is not null and not exists ("
+            "select 1 from main.fct_approvals p where p.approval_id = b.approval_id and p.decision = 'approved')",
             "every call that cites an approval cites one that was recorded and decided `approved`",
         ),
     ],

@@ -1,6 +1,6 @@
 """CRM contacts (dim_crm_contacts): keys, reachability flags, accounts and owners."""
 
-from crmguard.quality.spec import WARNING, Suite, no_rows, not_null, of_type, unique
+from crmguard.quality.spec import WARNING, Suite, no_rows, not_null, of_type, references, unique
 
 KEY = "contact_id"
 
@@ -20,16 +20,12 @@ SUITE = Suite(
         not_null("do_not_contact"),
         of_type("email_opt_out", "BOOLEAN"),
         of_type("updated_at", "TIMESTAMP"),
-        no_rows(
-            "account_exists", "referential",
-            "select contact_id from {batch} where account_id is not null"
-            " and account_id not in (select account_id from main.dim_crm_accounts where account_id is not null)",
+        references(
+            "account_exists", KEY, "account_id", "main.dim_crm_accounts", "account_id",
             "every contact belongs to an existing account (no orphaned contacts)",
         ),
-        no_rows(
-            "owner_is_active_user", "referential",
-            "select contact_id from {batch} where owner_id is not null"
-            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+        references(
+            "owner_is_active_user", KEY, "owner_id", "main.dim_crm_users", "user_id",
             "every contact owner is a user present in the current users snapshot",
         ),
         no_rows(

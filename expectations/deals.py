@@ -1,6 +1,6 @@
 """CRM deals (dim_crm_deals): stages per pipeline, amounts, discounts, close dates, accounts, owners."""
 
-from crmguard.quality.spec import WARNING, Suite, between, no_rows, not_null, of_type, unique
+from crmguard.quality.spec import WARNING, Suite, between, no_rows, not_null, of_type, references, unique
 
 KEY = "deal_id"
 # Stages per pipeline (docs/incidents.md, default policy); a stage outside its pipeline's list fails.
@@ -55,16 +55,12 @@ SUITE = Suite(
             " after its last update",
             severity=WARNING,
         ),
-        no_rows(
-            "account_exists", "referential",
-            "select deal_id from {batch} where account_id is not null"
-            " and account_id not in (select account_id from main.dim_crm_accounts where account_id is not null)",
+        references(
+            "account_exists", KEY, "account_id", "main.dim_crm_accounts", "account_id",
             "every deal belongs to an existing account",
         ),
-        no_rows(
-            "owner_is_active_user", "referential",
-            "select deal_id from {batch} where owner_id is not null"
-            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+        references(
+            "owner_is_active_user", KEY, "owner_id", "main.dim_crm_users", "user_id",
             "every deal owner is a user present in the current users snapshot",
         ),
     ],

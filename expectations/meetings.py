@@ -1,6 +1,6 @@
 """Meetings (dim_crm_meetings): status, references, legal hold, double booking, past bookings."""
 
-from crmguard.quality.spec import Suite, in_set, no_rows, not_null, of_type, unique
+from crmguard.quality.spec import Suite, in_set, no_rows, not_null, of_type, references, unique
 
 KEY = "meeting_id"
 # Meetings carry a start only; two scheduled meetings of one owner overlap when they start this close.
@@ -24,22 +24,17 @@ SUITE = Suite(
         in_set("status", ["scheduled", "cancelled", "held"]),
         not_null("starts_at"),
         of_type("starts_at", "TIMESTAMP"),
-        no_rows(
-            "contact_exists", "referential",
-            "select meeting_id from {batch} where contact_id is null"
-            " or contact_id not in (select contact_id from main.dim_crm_contacts where contact_id is not null)",
+        references(
+            "contact_exists", KEY, "contact_id", "main.dim_crm_contacts", "contact_id",
             "every meeting is with an existing contact",
+            nullable=False,
         ),
-        no_rows(
-            "deal_exists", "referential",
-            "select meeting_id from {batch} where deal_id is not null"
-            " and deal_id not in (select deal_id from main.dim_crm_deals where deal_id is not null)",
+        references(
+            "deal_exists", KEY, "deal_id", "main.dim_crm_deals", "deal_id",
             "a meeting's deal, when set, exists",
         ),
-        no_rows(
-            "owner_is_active_user", "referential",
-            "select meeting_id from {batch} where owner_id is not null"
-            " and owner_id not in (select user_id from main.dim_crm_users where user_id is not null)",
+        references(
+            "owner_is_active_user", KEY, "owner_id", "main.dim_crm_users", "user_id",
             "every meeting owner is a user present in the current users snapshot",
         ),
         no_rows(

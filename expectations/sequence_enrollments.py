@@ -1,6 +1,6 @@
 """Sequence enrollments (dim_crm_sequence_enrollments): status, contacts, reachability."""
 
-from crmguard.quality.spec import Suite, between, in_set, no_rows, not_null, unique
+from crmguard.quality.spec import Suite, between, in_set, no_rows, not_null, references, unique
 
 KEY = "enrollment_id"
 
@@ -17,11 +17,10 @@ SUITE = Suite(
         unique("enrollment_id"),
         in_set("status", ["active", "paused", "finished", "stopped"]),
         between("step", "step_not_negative", 0, None, category="schema", why="sequence steps count from 0"),
-        no_rows(
-            "contact_exists", "referential",
-            "select enrollment_id from {batch} where contact_id is null"
-            " or contact_id not in (select contact_id from main.dim_crm_contacts where contact_id is not null)",
+        references(
+            "contact_exists", KEY, "contact_id", "main.dim_crm_contacts", "contact_id",
             "every enrollment points at an existing contact",
+            nullable=False,
         ),
         no_rows(
             "no_active_enrollment_for_unreachable_contact", "business",

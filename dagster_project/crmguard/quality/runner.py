@@ -170,14 +170,16 @@ def _plan(con, suite: Suite, full: bool) -> _Plan:
 def _plan_rows(con, suite: Suite, full: bool) -> _Plan:
     """The watermark range and the rows to validate (materialized when incremental)."""
     since = None if full else store.last_success_watermark(con, suite.name)
-    upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
     if since is None:
+        upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
         return _Plan(suite, None, upper, _count(con, suite.table))
     # Materialized once: every GX metric re-reads its batch, and re-filtering the whole table for
-    # each of them would cost as much as the full sweep.
+    # each of them would cost as much as the full sweep. Every row newer than `since` is in the
+    # batch, so the batch's newest watermark is the table's: no second scan of the whole table.
     batch = store.batch_table(suite.name)
     con.execute(f"create or replace table {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
-    return _Plan(suite, since, upper or since, _count(con, batch))
+    rows, upper = con.execute(f"select count(*), max({suite.watermark}) from {batch}").fetchone()
+    return _Plan(suite, since, max(upper, since) if upper else since, int(rows))
 
 
 def _count(con, table: str) -> int:
