@@ -107,31 +107,20 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     con.execute("begin")
     try:
         count = con.execute(sql, _bind(sql, scope, plan_id, now)).fetchone()[0]
-        plan_hash = current_hash(con, plan_id)
+        plan_hash, by_class = _hash_and_classes(con, plan_id)
         con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
                     [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    return summarize(con, plan_id)
+    return PlanSummary(plan_id, plan_hash, count, by_class)
 
 
 def main_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """The tables and views of schema main, read once: which optional marts a plan can use."""
     rows = con.execute("select table_name from information_schema.tables where table_schema = 'main'").fetchall()
     return frozenset(r[0] for r in rows)
-
-
-def summarize(con: duckdb.DuckDBPyConnection, plan_id: str) -> PlanSummary:
-    """A stored plan's id, hash and item counts by class (what `restore plan` prints)."""
-    row = con.execute("select plan_hash, item_count from restore.plans where plan_id = ?", [plan_id]).fetchone()
-    if row is None:
-        raise BadInput(f"no restore plan {plan_id!r}; list plans with `crmguard restore list`")
-    classes = con.execute(
-        "select item_class, count(*) from restore.items where plan_id = ? group by 1 order by 1", [plan_id]
-    ).fetchall()
-    return PlanSummary(plan_id, row[0], row[1], dict(classes))
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -372,7 +361,13 @@ CANONICAL_LINES_SQL = (
 )
 
 
+def _hash_and_classes(con: duckdb.DuckDBPyConnection, plan_id: str) -> tuple[str, dict[str, int]]:
+    """The hash of the plan's items as stored now and their counts by class, in one scan of the items."""
+    text, classes = con.execute(f"select {CANONICAL_LINES_SQL}, histogram(item_class) from restore.items "
+                                "where plan_id = ?", [plan_id]).fetchone()
+    return hashlib.sha256(text.encode()).hexdigest(), dict(sorted((classes or {}).items()))
+
+
 def current_hash(con: duckdb.DuckDBPyConnection, plan_id: str) -> str:
     """The hash of the plan's items as stored now (differs from the plan's hash if they were altered)."""
-    text = con.execute(f"select {CANONICAL_LINES_SQL} from restore.items where plan_id = ?", [plan_id]).fetchone()[0]
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _hash_and_classes(con, plan_id)[0]
