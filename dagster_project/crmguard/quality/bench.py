@@ -79,17 +79,20 @@ def _recapture(path: Path) -> None:
     Attribution then holds one observed change per changed deal in the new snapshot's window (a
     human edit of its amount), so the attribution suite has changed rows too, as after a real build.
     """
-    new_snapshot = f"{SNAPSHOT} + interval 1 day"
     with connect(path) as con:
+        # later than every window attribution already covers (the sample's actions run past SNAPSHOT)
+        new_snapshot = con.execute(
+            f"select greatest(max(window_end), {SNAPSHOT}) + interval 1 day from main.fct_change_attribution"
+        ).fetchone()[0]
         for table in CRM_TABLES:
-            con.execute(f"update main.{table} set captured_at = {new_snapshot}"
-                        f" where hash(rowid) % 100 < {CHANGED_PERCENT}")
+            con.execute(f"update main.{table} set captured_at = ? where hash(rowid) % 100 < {CHANGED_PERCENT}",
+                        [new_snapshot])
         con.execute(
             "insert into main.fct_change_attribution by name"
             " select 'oc2_' || deal_id as attribution_id, 'observed_change' as record_type,"
             " 'ch2_' || deal_id as change_id, 'deal' as object_type, deal_id as object_id, 'amount' as field,"
-            f" {new_snapshot} as window_end, owner_id as updated_by, 'human' as cause"
-            f" from main.dim_crm_deals where captured_at = {new_snapshot}"
+            " captured_at as window_end, owner_id as updated_by, 'human' as cause"
+            " from main.dim_crm_deals where captured_at = ?", [new_snapshot]
         )
 
 
