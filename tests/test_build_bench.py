@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 from conftest import CRMGUARD
-
 from crmguard.transform.bench import split_last_day
 
 
