@@ -9,23 +9,23 @@ import json
 import pytest
 
 from conftest import World, run_cli
-from crmguard.policy.library import INCIDENT_KINDS
+from crmguard.incidents import POLICY_KINDS
 from crmguard.warehouse import connect
 
 
 def _policy_scores(world: World) -> dict[str, dict]:
     out = run_cli("score", str(world.ground_truth), "--warehouse", str(world.warehouse), "--json").stdout
     kinds = json.loads(out)["kinds"]
-    return {kind: kinds[kind] for kind in INCIDENT_KINDS if kind in kinds}
+    return {kind: kinds[kind] for kind in POLICY_KINDS if kind in kinds}
 
 
 def _assert_perfect(world: World) -> None:
     scores = _policy_scores(world)
     expected = {json.loads(line)["kind"] for line in world.ground_truth.read_text().splitlines()}
-    assert set(INCIDENT_KINDS) <= expected, "the world should hold every policy kind"
+    assert set(POLICY_KINDS) <= expected, "the world should hold every policy kind"
     imperfect = {k: s for k, s in scores.items() if (s["precision"], s["recall"]) != (1.0, 1.0)}
     assert imperfect == {}
-    assert set(scores) == set(INCIDENT_KINDS)
+    assert set(scores) == set(POLICY_KINDS)
 
 
 @pytest.mark.parametrize("seed", [7, 11])

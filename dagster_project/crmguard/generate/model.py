@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crmguard.incidents import INCIDENT_KINDS  # noqa: F401  (re-exported: the generator's vocabulary)
+
 # The simulation starts on a fixed Monday so the output never depends on the clock or the time zone.
 START = int(np.datetime64("2026-01-05T00:00:00", "s").astype(np.int64))
 DAY = 86_400
@@ -87,27 +89,6 @@ AGENT_KINDS = (
               "crm:deals.write"),
 )
 
-INCIDENT_KINDS = (
-    "unsubscribed_contact_emailed",
-    "legal_hold_contacted",
-    "security_incident_contacted",
-    "customer_emailed_by_outbound",
-    "discount_without_approval",
-    "approval_by_wrong_role",
-    "self_approval",
-    "expired_approval_used",
-    "bounce_rate_not_stopped",
-    "action_after_stop",
-    "stage_regression",
-    "mass_reassignment",
-    "permission_violation",
-    "spoofed_reply_meeting",
-    "icp_mismatch_sequenced",
-    "unexplained_change",
-    "claimed_write_not_observed",
-    "partial_run_failure",
-    "dry_run_wrote",
-)
 
 # The rule of policies/default.yml that each kind violates; None where attribution or run status
 # decides rather than a policy rule. permission_violation is filled per agent role.

@@ -9,26 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crmguard.incidents import POLICY_KINDS
+
 SEVERITIES = ("low", "medium", "high", "critical")
 
-INCIDENT_KINDS = (
-    "unsubscribed_contact_emailed",
-    "legal_hold_contacted",
-    "security_incident_contacted",
-    "customer_emailed_by_outbound",
-    "discount_without_approval",
-    "approval_by_wrong_role",
-    "self_approval",
-    "expired_approval_used",
-    "bounce_rate_not_stopped",
-    "action_after_stop",
-    "stage_regression",
-    "mass_reassignment",
-    "permission_violation",
-    "spoofed_reply_meeting",
-    "icp_mismatch_sequenced",
-    "dry_run_wrote",
-)
 
 # object types whose record count the SCD2 history knows (the denominator of `measure: share`)
 SHARE_OBJECTS = ("contact", "account", "deal")
@@ -281,7 +265,7 @@ COMMON_KEYS: dict[str, Param] = {
     "kind": Param("str", "one of the rule kinds", required=True),
     "description": Param("str", "what the rule protects, for humans"),
     "severity": Param("str", "low, medium, high or critical", default="high", choices=SEVERITIES),
-    "incident_kind": Param("str", "incident kind its violations are filed under", choices=INCIDENT_KINDS),
+    "incident_kind": Param("str", "incident kind its violations are filed under", choices=POLICY_KINDS),
     "enabled": Param("bool", "false keeps the rule in the file without evaluating it", default=True),
 }
 
