@@ -20,13 +20,20 @@
 --   C6_other_writer             the field changed in the window, last written by another   -> overwritten_before_snapshot
 --   C7_same_writer_other_value  the field changed in the window, by the claiming agent     -> diverged
 --   C8_unchanged                the field did not change in the window                     -> not_observed
+--
+-- Incremental by snapshot window: every rule above reads only its own window, except R4's set of
+-- human users. A run recomputes the windows of new snapshots, of claims not yet attributed, of
+-- pending claims, and of R5 rows whose writer has since appeared as a human user; rows are replaced
+-- by attribution_id (a pending claim keeps its id when a snapshot closes its window).
+{{ config(materialized='incremental', unique_key='attribution_id', incremental_strategy='delete+insert',
+          on_schema_change='append_new_columns') }}
 with
 
 snapshots as (
     select captured_at, previous_captured_at from {{ ref('stg_raw__crm_snapshots') }}
 ),
 
-observed as (
+all_observed as (
     select * from {{ ref('fct_crm_field_changes') }} where object_type <> 'user'
 ),
 
@@ -34,7 +41,7 @@ human_users as (
     select distinct user_id from {{ ref('scd_crm_users') }} where not is_agent and not is_deleted
 ),
 
-claims as (
+all_claims as (
     select
         claims.*,
         snapshots.previous_captured_at as window_start,
@@ -44,6 +51,35 @@ claims as (
         on claims.occurred_at <= snapshots.captured_at
        and (snapshots.previous_captured_at is null or claims.occurred_at > snapshots.previous_captured_at)
     where claims.status = 'succeeded'
+),
+
+{% if is_incremental() -%}
+-- Windows whose rows may differ from what the model holds (see the header).
+touched_windows as (
+    select captured_at as window_end from snapshots
+    where captured_at not in (select window_end from {{ this }} where window_end is not null)
+    union
+    select window_end from all_claims
+    where window_end is not null
+      and claim_id not in (select claim_id from {{ this }} where record_type = 'claimed_write')
+    union
+    select window_end from {{ this }}
+    where rule = 'R5_no_cause' and updated_by in (select user_id from human_users)
+),
+{%- endif %}
+
+claims as (
+    select * from all_claims
+    {% if is_incremental() -%}
+    where window_end is null or window_end in (select window_end from touched_windows)
+    {%- endif %}
+),
+
+observed as (
+    select * from all_observed
+    {% if is_incremental() -%}
+    where window_end in (select window_end from touched_windows)
+    {%- endif %}
 ),
 
 claim_order as (

@@ -8,8 +8,9 @@ with
 calls as (
     select event_id, occurred_at, agent_id, actor_id, run_id, tool_name, changes, dry_run, status, load_id
     from {{ ref('stg_raw__agent_events') }}
+    -- No JSON filter here: the planner would parse every payload of the history before the load
+    -- filter; a call with an empty or missing `changes` yields no entry from the unnest below.
     where event_type = 'tool_call'
-      and {{ json_array_length('changes') }} > 0
       and {{ from_new_loads() }}
 ),
 
