@@ -112,6 +112,7 @@ def run_demo(out: Path, seed: int, accounts: int, days: int, story: Story) -> di
                    f"e.g. {', '.join(outcome.sample_ids[:3])}")
     story.line(f"{len(checked.suites)} suites, {len(failed)} expectations failed (the injected incidents)")
     story.command(f"{env} crmguard check --full")
+    build(warehouse, select=("fct_check_results",))  # the first results exist now: the view can read them
 
     restore = _rollback(out, world, warehouse, findings, story, env)
     artefacts = _compliance(out, warehouse, story, env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
@@ -56,7 +57,8 @@ def stacked_bars(title: str, labels: list[str], series: dict[str, list[float]], 
         y = top + plot_h - plot_h * tick / 4
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">{value:g}</text>')
-    every = max(1, len(labels) // 12)
+    # label only every n-th bar so axis labels never overlap (about 6.5 px per character at this size)
+    every = max(1, math.ceil(len(labels) * (6.5 * max(len(label) for label in labels) + 8) / plot_w))
     for i, label in enumerate(labels):
         x = left + i * step + (step - bar_w) / 2
         base = top + plot_h
