@@ -1,11 +1,49 @@
 {#-
-    The verdicts of the stop rules (rate rules and the runtime's own stops), shared by their models.
-    Expects two CTEs before it: `applicable` (one row per rule x call it applies to, with
-    policy_version, rule_id, event_id, is_attempted, target_object_type, target_object_id) and
-    `covering` (the stops in force at each call). The first covering stop, by time then id, makes the
-    call a violation, with that stop as evidence; a call no stop covers passes.
+    The verdicts of a stop rule kind (rate rules and the runtime's own stops share them): every call the
+    rule applies to, against the stops in `int_policy__stop_windows` that cover its agent (the agent, its
+    team, or global) and satisfy `stop_filter` (SQL over `stops` and `applicable`). The first covering
+    stop, by time then id, makes the call a violation with that stop as evidence; otherwise it passes.
+    The three key joins are separate branches on purpose: an OR of keys is planned as a nested loop.
 -#}
-{% macro stop_verdicts() %}
+{% macro stop_rule_verdicts(rule_kind, stop_filter) %}
+with
+
+applicable as (
+    select
+        scope.policy_version,
+        scope.rule_id,
+        actions.event_id,
+        actions.occurred_at,
+        actions.is_attempted,
+        actions.agent_id,
+        actions.target_object_type,
+        actions.target_object_id,
+        'agent:' || actions.agent_id as agent_key,
+        'team:' || actions.agent_team as team_key
+    from {{ ref('int_policy__actions_as_of') }} as actions
+    inner join {{ ref('int_policy__rule_scope') }} as scope
+        on scope.scope_key = actions.scope_key and scope.rule_kind = '{{ rule_kind }}'
+),
+
+stops as (
+    select *, scope || ':' || scope_value as stop_key
+    from {{ ref('int_policy__stop_windows') }}
+),
+
+covering as (
+    {%- for key in ['applicable.agent_key', 'applicable.team_key', "'global:*'"] %}
+    select applicable.rule_id, applicable.event_id, stops.stop_id, stops.stop_source, stops.scope, stops.scope_value,
+           stops.fired_at, stops.fired_by, stops.reason, stops.resumed_at
+    from applicable
+    inner join stops on stops.stop_key = {{ key }}
+    where {{ stop_filter }} and applicable.occurred_at > stops.fired_at
+      and (stops.ended_at is null or applicable.occurred_at < stops.ended_at)
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
 first_covering as (
     select *
     from (
