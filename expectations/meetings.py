@@ -15,8 +15,10 @@ SUITE = Suite(
     description="Schema, references and calendar sanity of meetings.",
     also_recheck=[
         # a contact moved or its account went under legal hold since the last run
-        "contact_id in (select c.contact_id from main.dim_crm_contacts c join main.dim_crm_accounts a"
-        " on a.account_id = c.account_id where c.captured_at > {since} or a.captured_at > {since})",
+        # (two filtered scans, not a join of every contact with its account filtered afterwards)
+        "contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {since}"
+        " union all select contact_id from main.dim_crm_contacts where account_id in"
+        " (select account_id from main.dim_crm_accounts where captured_at > {since}))",
     ],
     expectations=[
         not_null("meeting_id"),

@@ -87,3 +87,32 @@ def test_every_expectation_result_is_stored_with_its_run(checked_world: Path) ->
     assert [(r[0], r[1], r[3], json.loads(r[4])) for r in failed] == [
         ("stage_known_for_pipeline", "critical", 2, ["d1", "d2"])]
     assert runs == [("deals", FULL, False, 200)]
+
+
+def _stored(path: Path, run_id: str) -> list[tuple]:
+    with connect(path) as con:
+        return con.execute(
+            "select suite, expectation, expectation_type, category, severity, success, observed, unexpected_count,"
+            " sample_ids from quality.check_results where run_id = ? order by suite, expectation", [run_id]).fetchall()
+
+
+def test_sql_screen_stores_what_gx_alone_stores(checked_world: Path, tmp_path: Path) -> None:
+    """An incremental run screens the changed rows in SQL and hands GX only what the screen flags;
+    its stored results (passes and failures, counts, values, ids) equal a run where GX validates
+    every expectation of every changed suite."""
+    _edit(checked_world,
+          f"update dim_crm_deals set amount = -1, captured_at = {NEXT_SNAPSHOT} where deal_id in ('d5', 'd6');"
+          f" update dim_crm_deals set captured_at = {NEXT_SNAPSHOT} where deal_id in ('d7', 'd8');"
+          f" update dim_crm_contacts set email_opt_out = true, captured_at = {NEXT_SNAPSHOT} where contact_id = 'c3';"
+          f" update dim_crm_meetings set contact_id = null, captured_at = {NEXT_SNAPSHOT} where meeting_id = 'm10'")
+    gx_only = tmp_path / "gx_only" / "warehouse.duckdb"
+    gx_only.parent.mkdir()
+    gx_only.write_bytes(checked_world.read_bytes())
+    screened, unscreened = run_checks(checked_world), run_checks(gx_only, prescreen=False)
+    assert _modes(screened) == _modes(unscreened)
+    stored = _stored(checked_world, screened.run_id)
+    assert stored == _stored(gx_only, unscreened.run_id)
+    failed = {(r[0], r[1], r[7]) for r in stored if not r[5]}
+    assert failed == {("deals", "amount_not_negative", 2), ("meetings", "contact_exists", 1),
+                      ("sequence_enrollments", "no_active_enrollment_for_unreachable_contact", 1)}
+    assert sum(1 for r in stored if r[5]) > 20  # the passes the screen decided are stored too

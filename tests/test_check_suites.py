@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from crmguard.quality.bench import plain_sql
+from crmguard.quality.catalog import all_suites
 from crmguard.quality.runner import CheckReport, run_checks
 from crmguard.quality.sample_world import build_sample_world
 from crmguard.warehouse import connect
@@ -122,6 +124,10 @@ def test_breakage_fails_exactly_its_expectation(world: Path, name: str) -> None:
     failure = next(o for o in suite.failed if o.expectation == expected[1])
     assert sample_id in failure.sample_ids
     assert failure.unexpected_count and failure.unexpected_count >= 1
+    # the SQL twin the incremental screen runs counts exactly what GX counts, check by check
+    with connect(world) as con:
+        twin = {name: count for name, count in con.execute(plain_sql(all_suites())).fetchall() if count}
+    assert twin == {f"{s.name}.{o.expectation}": o.unexpected_count for s in report.suites for o in s.failed}
 
 
 def test_unexplained_change_to_other_field_is_only_a_warning(world: Path) -> None:

@@ -1,8 +1,14 @@
-"""Runs the suites: plan (full or incremental per suite), validate with GX in DuckDB SQL, store results.
+"""Runs the suites: plan (full or incremental per suite), screen, validate with GX in DuckDB SQL, store.
 
-The warehouse is opened three times in sequence, never twice at once: to plan (read watermarks),
+A full sweep validates every expectation with GX. An incremental run materializes each changed
+suite's rows in memory, counts every row check's offending rows over them in one SQL query
+(`quality.screen`), and hands GX only the checks that query flagged, on a copy of their batch in
+the warehouse; the others are stored as the pass GX would report.
+
+The warehouse is opened at most three times in sequence, never twice at once: to plan and screen,
 by GX (its own persisted SQLAlchemy connection, closed by `gx_session`), and to store the results.
-DuckDB refuses two connections with different configurations to one file in one process.
+DuckDB refuses two connections with different configurations to one file in one process. When
+nothing needs GX the first connection stores the results and GX is never started.
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import great_expectations as gx
+import great_expectations.expectations as gxe
 from great_expectations.core import ExpectationValidationResult
 from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.datasource.fluent.interfaces import Batch
@@ -26,8 +33,10 @@ from crmguard.paths import warehouse_path
 from crmguard.quality import store
 from crmguard.quality.catalog import select_suites
 from crmguard.quality.gx_duckdb import gx_session
+from crmguard.quality.screen import row_checks, screen
 from crmguard.quality.spec import (
     COUNT_FORMAT,
+    VERDICT_FORMAT,
     CRITICAL,
     SAMPLE_SIZE,
     ExpectNoOffendingRows,
@@ -36,7 +45,7 @@ from crmguard.quality.spec import (
     expectation_category,
     expectation_name,
 )
-from crmguard.warehouse import connect, table_exists
+from crmguard.warehouse import connect
 
 FULL, INCREMENTAL, UNCHANGED = "full", "incremental", "unchanged"
 
@@ -101,16 +110,35 @@ class CheckReport:
 
 @dataclass(frozen=True)
 class _Plan:
+    """What one suite validates in this run.
+
+    `screened` (incremental runs) holds each row check's offending-row count from the SQL screen;
+    None when the suite was not screened (full sweeps, `prescreen=False`, or a screen that could not
+    run), in which case GX validates every expectation.
+    """
+
     suite: Suite
     since: datetime | None
     upper: datetime | None
     rows: int
+    screened: dict[str, int] | None = None
 
     @property
     def mode(self) -> str:
         if self.since is None:
             return FULL
         return INCREMENTAL if self.rows else UNCHANGED
+
+    @property
+    def for_gx(self) -> set[str] | None:
+        """Names of the row checks GX must validate: all (None), or those the screen flagged."""
+        if self.screened is None:
+            return None
+        return {name for name, unexpected in self.screened.items() if unexpected}
+
+    @property
+    def needs_gx(self) -> bool:
+        return self.mode != UNCHANGED and self.for_gx != set()
 
     def batch_query(self) -> str:
         """The whole table, or on an incremental run the changed rows materialized by `_plan`."""
@@ -126,8 +154,13 @@ def changed_rows(suite: Suite, since: datetime) -> str:
 
 
 def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = None, full: bool = False,
-               progress: Callable[[str], None] = lambda _: None) -> CheckReport:
+               progress: Callable[[str], None] = lambda _: None, prescreen: bool = True) -> CheckReport:
     """Validate the named suites (all by default) and store the results; incremental unless `full`.
+
+    Incremental runs screen the changed rows first (`quality.screen`: every row check's offending
+    rows counted in one SQL query) and hand GX only the checks the screen flagged; with
+    `prescreen=False` GX validates every expectation of every changed suite. When nothing was
+    flagged, GX is not started and the warehouse is opened once.
 
     `progress` receives one line per suite before it is validated (the CLI prints them on stderr).
     """
@@ -137,13 +170,21 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
     with connect(path) as con:
         store.ensure_store(con)
         store.drop_batches(con)  # left over by a run that died before storing its results
-        plans = [_plan(con, suite, full) for suite in chosen]
-    started = _utc_now()
-    with gx_session(path) as (_context, datasource):
-        runs = []
+        present = _existing_tables(con)
+        watermarks = {} if full else store.last_success_watermarks(con)
+        plans = [_plan(con, suite, present, watermarks.get(suite.name), prescreen) for suite in chosen]
+        if prescreen:
+            plans = _screen(con, plans)
         for plan in plans:
-            progress(f"  {plan.suite.name}: {plan.mode}, {plan.rows} rows")
-            runs.append(_validate(datasource, plan))
+            if plan.since is not None and plan.needs_gx and prescreen:
+                store.persist_batch(con, plan.suite.name)  # GX reads it through its own connection
+        started = _utc_now()
+        if not any(plan.needs_gx for plan in plans):
+            runs = [_validate(None, plan, progress) for plan in plans]
+            store.save_run(con, *_store_rows(run_id, runs, started, _utc_now()))
+            return CheckReport(run_id=run_id, suites=runs)
+    with gx_session(path) as (_context, datasource):
+        runs = [_validate(datasource, plan, progress) for plan in plans]
     finished = _utc_now()
     with connect(path) as con:
         store.save_run(con, *_store_rows(run_id, runs, started, finished))
@@ -155,29 +196,36 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _plan(con, suite: Suite, full: bool) -> _Plan:
-    """Decide what the suite validates: rows newer than the last successful watermark, else everything."""
-    if not table_exists(con, suite.schema, suite.table_name):
+def _existing_tables(con) -> set[str]:
+    return {f"{schema}.{name}" for schema, name in
+            con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
+
+
+def _plan(con, suite: Suite, present: set[str], since: datetime | None, in_memory: bool) -> _Plan:
+    """Decide what the suite validates: rows newer than `since` (the last successful run's upper
+    watermark), or everything when there is none (first run, or `--full`)."""
+    if suite.table not in present:
         raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
     try:
-        return _plan_rows(con, suite, full)
+        return _plan_rows(con, suite, since, in_memory)
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         raise BadInput(f"suite {suite.name}: {suite.table} does not have the documented columns ({reason}); "
                        "rebuild it with `crmguard build`") from None
 
 
-def _plan_rows(con, suite: Suite, full: bool) -> _Plan:
+def _plan_rows(con, suite: Suite, since: datetime | None, in_memory: bool) -> _Plan:
     """The watermark range and the rows to validate (materialized when incremental)."""
-    since = None if full else store.last_success_watermark(con, suite.name)
     if since is None:
         upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
         return _Plan(suite, None, upper, _count(con, suite.table))
-    # Materialized once: every GX metric re-reads its batch, and re-filtering the whole table for
-    # each of them would cost as much as the full sweep. Every row newer than `since` is in the
-    # batch, so the batch's newest watermark is the table's: no second scan of the whole table.
-    batch = store.batch_table(suite.name)
-    con.execute(f"create or replace table {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
+    # Materialized once: every check re-reads its batch, and re-filtering the whole table for each
+    # of them would cost as much as the full sweep. In memory (a temp table) for the screen; in the
+    # warehouse file only when GX, on its own connection, must read it. Every row newer than `since`
+    # is in the batch, so the batch's newest watermark is the table's: no second scan of the table.
+    batch = store.temp_batch_table(suite.name) if in_memory else store.batch_table(suite.name)
+    kind = "temp table" if in_memory else "table"
+    con.execute(f"create or replace {kind} {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
     rows, upper = con.execute(f"select count(*), max({suite.watermark}) from {batch}").fetchone()
     return _Plan(suite, since, max(upper, since) if upper else since, int(rows))
 
@@ -186,29 +234,59 @@ def _count(con, table: str) -> int:
     return int(con.execute(f"select count(*) from {table}").fetchone()[0])
 
 
-def _validate(datasource: SQLDatasource, plan: _Plan) -> SuiteRun:
+def _screen(con, plans: list[_Plan]) -> list[_Plan]:
+    """Count every changed suite's row-check offenders over its batch, in one query.
+
+    A screen that cannot run (a column missing from a table, say) screens nothing: GX then validates
+    every expectation and reports each one's error on its own.
+    """
+    changed = [p for p in plans if p.mode == INCREMENTAL]
+    try:
+        counts = screen(con, [(p.suite, store.temp_batch_table(p.suite.name)) for p in changed])
+    except duckdb.Error:
+        counts = {}
+    return [replace(p, screened=counts[p.suite.name]) if p.suite.name in counts else p for p in plans]
+
+
+def _validate(datasource: SQLDatasource | None, plan: _Plan, progress: Callable[[str], None]) -> SuiteRun:
     """Run the suite's GX expectations on the planned batch (skipped when nothing changed).
 
     Types are read on the table asset (catalog metadata, table-level: full sweeps only, and dbt
     contracts pin mart types between them), rows on the planned query batch; the failed row checks
-    are validated once more to collect their offending ids (`spec.evidence`).
+    are validated once more to collect their offending ids (`spec.evidence`). Row checks the screen
+    passed are recorded as GX reports a pass; only the flagged ones reach GX.
     """
+    flagged = plan.for_gx
+    screened = "" if flagged is None else f", {len(flagged)} flagged by the SQL screen"
+    progress(f"  {plan.suite.name}: {plan.mode}, {plan.rows} rows{screened}")
     run = SuiteRun(plan.suite.name, plan.mode, plan.rows, plan.since, plan.upper)
     if plan.mode == UNCHANGED:
         return run
     suite = plan.suite
+    if flagged is not None:
+        run.outcomes.extend(_passed(e) for e in row_checks(suite) if expectation_name(e) not in flagged)
     types = suite.gx_suite(metadata=True)
     if types is not None and plan.mode == FULL:
         table = datasource.add_table_asset(name=types.name, table_name=suite.table_name, schema_name=suite.schema)
         run.outcomes.extend(_outcome(r) for r in _batch(table).validate(types, result_format=COUNT_FORMAT).results)
-    rows = suite.gx_suite(metadata=False)
+    rows = suite.gx_suite(metadata=False, only=flagged)
     if rows is not None:
         batch = _batch(datasource.add_query_asset(name=rows.name, query=plan.batch_query()))
-        results = batch.validate(rows, result_format=COUNT_FORMAT).results
-        samples = _samples(batch, suite, [r for r in results if _failed_cleanly(r)])
-        run.outcomes.extend(_outcome(r, samples.get(_name_of(r), [])) for r in results)
+        results = batch.validate(rows, result_format=VERDICT_FORMAT).results
+        evidence = _evidence(batch, suite, [r for r in results if _failed_cleanly(r)])
+        run.outcomes.extend(_row_outcome(r, evidence.get(_name_of(r))) for r in results)
     run.outcomes.sort(key=lambda o: o.expectation)
     return run
+
+
+def _passed(expectation) -> Outcome:
+    """A row check the screen found no offending row for, stored as GX stores a pass in BASIC format."""
+    no_rows = isinstance(expectation, ExpectNoOffendingRows)
+    return Outcome(
+        expectation=expectation_name(expectation), expectation_type=expectation.expectation_type,
+        category=expectation_category(expectation), severity=str(expectation.severity.value), success=True,
+        observed=0 if no_rows else [], unexpected_count=0, sample_ids=[],
+    )
 
 
 def _batch(asset) -> Batch:
@@ -223,18 +301,20 @@ def _name_of(result: ExpectationValidationResult) -> str:
     return expectation_name(result.expectation_config.to_domain_obj())
 
 
-def _samples(batch: Batch, suite: Suite, failed: list[ExpectationValidationResult]) -> dict[str, list]:
-    """Offending ids of the failed checks: their evidence twins, one validation per result format."""
+def _evidence(batch: Batch, suite: Suite, failed: list[ExpectationValidationResult]
+              ) -> dict[str, ExpectationValidationResult]:
+    """The failed checks validated again as their evidence twins (one validation per result format):
+    unexpected count, offending values and offending ids."""
     groups: dict[str, tuple[dict, list]] = {}
     for result in failed:
         twin, fmt = evidence(result.expectation_config.to_domain_obj(), suite.key)
         groups.setdefault(fmt["result_format"], (fmt, []))[1].append(twin)
-    samples: dict[str, list] = {}
+    found: dict[str, ExpectationValidationResult] = {}
     for fmt, twins in groups.values():
         evidence_suite = gx.ExpectationSuite(name=f"{suite.name}__evidence_{fmt['result_format']}", expectations=twins)
         for result in batch.validate(evidence_suite, result_format=fmt).results:
-            samples[_name_of(result)] = _offending_ids(result)
-    return samples
+            found[_name_of(result)] = result
+    return found
 
 
 def _offending_ids(result: ExpectationValidationResult) -> list:
@@ -243,6 +323,17 @@ def _offending_ids(result: ExpectationValidationResult) -> list:
         return [next(iter(row.values())) for row in body["details"].get("unexpected_rows") or []]
     key = (body.get("unexpected_index_column_names") or [None])[0]
     return [row.get(key) for row in body.get("partial_unexpected_index_list") or []]
+
+
+def _row_outcome(result: ExpectationValidationResult, evidence: ExpectationValidationResult | None) -> Outcome:
+    """A row check's verdict; a failure's count, values and ids come from its evidence validation."""
+    expectation = result.expectation_config.to_domain_obj()
+    if result.success:
+        return _passed(expectation)
+    if evidence is None or evidence.exception_info.get("raised_exception"):
+        return _outcome(result)
+    found = _outcome(evidence, _offending_ids(evidence))
+    return replace(found, success=False, expectation_type=expectation.expectation_type)
 
 
 def _outcome(result: ExpectationValidationResult, samples: list | None = None) -> Outcome:
@@ -265,7 +356,7 @@ def _observed(result: ExpectationValidationResult) -> tuple[Any, int | None]:
         return f"error: {message}", None
     if "unexpected_count" in body:  # column map: the offending values
         return sorted({str(v) for v in body.get("partial_unexpected_list", [])}), body["unexpected_count"]
-    if isinstance(result.expectation_config.to_domain_obj(), ExpectNoOffendingRows):
+    if isinstance(result.expectation_config.to_domain_obj(), gxe.UnexpectedRowsExpectation):
         return body.get("observed_value"), body.get("observed_value")
     return body.get("observed_value"), None  # column type
 

@@ -69,6 +69,16 @@ def batch_table(suite: str) -> str:
     return f"quality.{quote_ident(BATCH_PREFIX + suite)}"
 
 
+def temp_batch_table(suite: str) -> str:
+    """The same rows in memory (a temp table of the planning connection), for the SQL screen."""
+    return f"temp.main.{quote_ident(BATCH_PREFIX + suite)}"
+
+
+def persist_batch(con: duckdb.DuckDBPyConnection, suite: str) -> None:
+    """Copy a suite's in-memory batch into the warehouse, where GX's own connection can read it."""
+    con.execute(f"create or replace table {batch_table(suite)} as select * from {temp_batch_table(suite)}")
+
+
 def drop_batches(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the run's batch tables and checkpoint, so no DDL lingers in the WAL (STACK.md)."""
     names = con.execute(
@@ -81,12 +91,13 @@ def drop_batches(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("checkpoint")
 
 
-def last_success_watermark(con: duckdb.DuckDBPyConnection, suite: str) -> datetime | None:
-    """Upper watermark of the suite's last successful run: incremental runs check what came after."""
-    row = con.execute(
-        "select max(watermark_to) from quality.check_runs where suite = ? and success", [suite]
-    ).fetchone()
-    return row[0] if row else None
+def last_success_watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    """Per suite, the upper watermark of its last successful run: incremental runs check what came after."""
+    rows = con.execute(
+        "select suite, max(watermark_to) from quality.check_runs where success and watermark_to is not null"
+        " group by suite"
+    ).fetchall()
+    return dict(rows)
 
 
 def save_run(con: duckdb.DuckDBPyConnection, runs: list[dict], results: list[dict]) -> None:

@@ -1,0 +1,73 @@
+"""The SQL twin of every row expectation: its offending-row count as one DuckDB query.
+
+Two users:
+- the incremental run's **screen**: every changed suite's row checks counted in one UNION ALL query
+  over the changed rows. A check with no offending row has passed (GX would report exactly that:
+  success, unexpected count 0, no offending values); only checks the screen flags are validated by
+  GX, which decides their verdict and collects their evidence. Full sweeps never screen: every
+  expectation goes through GX.
+- `crmguard bench check`'s plain-SQL baseline (the same checks over whole tables).
+
+The twin must count what GX counts, or the screen would pass what GX fails:
+`tests/test_check_suites.py` compares both on every breakage the suites are tested with, and
+`tests/test_check_incremental.py` compares the stored results of a screened run with a GX-only run.
+Column-map twins skip NULLs as GX does (except `not_null`); `unique` counts every row of a duplicated
+value, as GX's `unexpected_count` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import great_expectations.expectations as gxe
+
+from crmguard.quality.spec import Suite, expectation_name, is_metadata_check
+
+
+def row_checks(suite: Suite) -> list[gxe.Expectation]:
+    """The suite's expectations that read rows (column types read the catalog: full sweeps only)."""
+    return [e for e in suite.expectations if not is_metadata_check(e)]
+
+
+def unexpected_count_sql(suite: Suite, expectation: gxe.Expectation, relation: str) -> str:
+    """A scalar query: how many rows of `relation` (the suite's table or batch) the expectation rejects."""
+    column = getattr(expectation, "column", None)
+    if isinstance(expectation, gxe.UnexpectedRowsExpectation):
+        return f"select count(*) from ({expectation.unexpected_rows_query.replace('{batch}', relation)})"
+    if isinstance(expectation, gxe.ExpectColumnValuesToNotBeNull):
+        return f"select count(*) from {relation} where {column} is null"
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeUnique):
+        return (f"select coalesce(sum(n), 0) from (select count(*) as n from {relation} where {column} is not null"
+                f" group by {column} having count(*) > 1)")
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeInSet):
+        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in expectation.value_set)
+        return f"select count(*) from {relation} where {column} is not null and {column} not in ({values})"
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeBetween):
+        bounds = [f"{column} < {expectation.min_value}" if expectation.min_value is not None else None,
+                  f"{column} > {expectation.max_value}" if expectation.max_value is not None else None]
+        return f"select count(*) from {relation} where " + " or ".join(b for b in bounds if b)
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeOfType):
+        return (f"select count(*) from information_schema.columns where table_schema = '{suite.schema}'"
+                f" and table_name = '{suite.table_name}' and column_name = '{column}' and data_type is null")
+    raise ValueError(f"suite {suite.name}: no SQL twin for {type(expectation).__name__}; add one to quality/screen.py")
+
+
+def counts_sql(checks: Iterable[tuple[Suite, gxe.Expectation, str]]) -> str:
+    """One query over (suite, expectation, relation) triples: rows of (suite, expectation, unexpected)."""
+    parts = [
+        f"select '{suite.name}' as suite, '{expectation_name(e)}' as expectation,"
+        f" ({unexpected_count_sql(suite, e, relation)})::bigint as unexpected"
+        for suite, e, relation in checks
+    ]
+    return "\nunion all\n".join(parts)
+
+
+def screen(con: duckdb.DuckDBPyConnection, batches: list[tuple[Suite, str]]) -> dict[str, dict[str, int]]:
+    """Offending-row counts of every row check of each (suite, batch relation), in one query."""
+    checks = [(suite, e, relation) for suite, relation in batches for e in row_checks(suite)]
+    counts: dict[str, dict[str, int]] = {suite.name: {} for suite, _ in batches}
+    if checks:
+        for suite, expectation, unexpected in con.execute(counts_sql(checks)).fetchall():
+            counts[suite][expectation] = int(unexpected)
+    return counts
