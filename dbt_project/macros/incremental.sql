@@ -1,9 +1,36 @@
 {#- Incremental filter on the ingest load: rows of loads not yet in this model. Loads are immutable
-    (ingest stores an event once), so a rebuild on unchanged inputs reads nothing new. -#}
+    (ingest stores an event once), so a rebuild on unchanged inputs reads nothing new.
+    The new load ids are looked up when the model runs and inlined as constants: DuckDB then filters
+    the raw scan on `_load_id` before any JSON is extracted, whereas an anti-join against the model
+    was applied after the staging projection, which parsed the payload of every historical event. -#}
 {% macro from_new_loads(load_column='load_id') -%}
     {%- if is_incremental() -%}
-    {{ load_column }} not in (select distinct load_id from {{ this }})
+    {%- set loads = new_load_ids(this) -%}
+    {%- if loads | length == 0 -%}
+    1 = 0
+    {%- else -%}
+    {{ load_column }} in ({% for load in loads %}{{ sql_literal(load) }}{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif -%}
     {%- else -%}
     1 = 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Action-log loads whose rows `model` does not hold yet (a load with no row for the model comes
+    back every run: it then selects nothing). Empty at parse time. -#}
+{% macro new_load_ids(model) -%}
+    {%- set events = ref('stg_raw__agent_events') -%}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set query -%}
+        select distinct load_id from {{ events }}
+        where load_id is not null
+          and load_id not in (select load_id from {{ model }} where load_id is not null)
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+{#- A string as a SQL literal. -#}
+{% macro sql_literal(value) -%}
+    '{{ value | replace("'", "''") }}'
 {%- endmacro %}
