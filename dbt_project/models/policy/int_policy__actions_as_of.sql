@@ -2,9 +2,51 @@
 -- deal, each the version with valid_from <= occurred_at < valid_to, plus the unsubscribe / bounce
 -- signals received before the call (docs/incidents.md, "state at action time") and the agent's team.
 -- Computed once so every rule model reads the same point-in-time state: the rules share this scan.
-{{ config(materialized='table', schema=var('crmguard_policy_output_schema', none)) }}
+-- Incremental: a call's state changes only when a new load brings an event at or before it (the call
+-- itself, a late signal) or a new snapshot starts a version at or before it; calls from the earliest
+-- such time on are recomputed, plus calls not yet here and calls whose agent changed team (the team is
+-- the current one). `loads_through` records the latest load (ids sort by time) the row has seen.
+{{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert',
+          on_schema_change='append_new_columns', schema=var('crmguard_policy_output_schema', none)) }}
+
+{#- a table built before `loads_through` existed is recomputed whole (delete+insert of every call) -#}
+{%- set incremental = is_incremental() and 'loads_through' in (
+        adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) %}
 
 with
+
+{% if incremental -%}
+built as (
+    select coalesce(max(loads_through), '') as loads_through from {{ this }}
+),
+
+new_inputs_at as (
+    select occurred_at as input_at from {{ ref('stg_raw__agent_events') }}
+    where load_id > (select loads_through from built)
+    union all
+    select captured_at as input_at from {{ ref('stg_raw__crm_snapshots') }}
+    where load_id > (select loads_through from built)
+),
+
+to_compute as (
+    select event_id from {{ ref('fct_agent_actions') }}
+    where occurred_at >= (select min(input_at) from new_inputs_at)
+    union
+    select event_id from {{ ref('fct_agent_actions') }}
+    where event_id not in (select event_id from {{ this }})
+    union
+    select computed.event_id
+    from {{ this }} as computed
+    left join {{ ref('dim_agents') }} as agents on agents.agent_id = computed.agent_id
+    where computed.agent_team is distinct from agents.team
+),
+{%- endif %}
+
+loads as (
+    select max(load_id) as loads_through from {{ ref('stg_raw__agent_events') }}
+    union all
+    select max(load_id) from {{ ref('stg_raw__crm_snapshots') }}
+),
 
 actions as (
     select
@@ -12,6 +54,9 @@ actions as (
         call_id, target_object_type, target_object_id, target_account_id, contact_id, status, dry_run,
         approval_id, triggered_by_event_id
     from {{ ref('fct_agent_actions') }}
+    {%- if incremental %}
+    where event_id in (select event_id from to_compute)
+    {%- endif %}
 ),
 
 -- valid_until instead of `valid_to is null or ...`: plain comparisons keep these joins hash joins
@@ -78,7 +123,8 @@ select
     deals.pipeline as deal_pipeline,
     deals.stage as deal_stage,
     agents.team as agent_team,
-    with_contact.tool_name || '|' || coalesce(with_contact.actor_role, '') as scope_key
+    with_contact.tool_name || '|' || coalesce(with_contact.actor_role, '') as scope_key,
+    (select max(loads_through) from loads) as loads_through
 from with_contact
 left join contact_signals on contact_signals.contact_id = with_contact.contact_id
 left join accounts
