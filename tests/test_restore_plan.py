@@ -225,6 +225,33 @@ def test_plan_hash_is_sha256_of_documented_canonical_lines(warehouse: Path) -> N
     assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == summary.plan_hash
 
 
+def test_new_plan_hash_equals_the_hash_of_its_stored_items(warehouse: Path) -> None:
+    """create_plan hashes the lines its INSERT returned; approve, apply, verify and show rehash the stored
+    items in SQL. Both must agree for every item kind, odd text, and a field the scope changed several times."""
+    with connect(warehouse) as con:
+        later = {"window_start": S1, "window_end": S2, "cause": "agent", "run_id": "R1", "agent_id": AGENT}
+        extra = [("ch11", "deal", "d1", "amount", "5000.00", "7000.00", "e10"),
+                 ("ch12", "deal", "d1", "amount", "7000.00", "9000.00", "e3"),
+                 ("ch13", "contact", "c1", "title", 'CTO "Ann"\nZoë — ü', "CEO", "e2")]
+        insert_rows(con, "fct_crm_field_changes", [
+            {"change_id": c, "object_type": o, "object_id": i, "field": f, "change_type": "update", "old_value": old,
+             "new_value": new, "window_start": S1, "window_end": S2} for c, o, i, f, old, new, _ in extra])
+        insert_rows(con, "fct_change_attribution", [
+            {"attribution_id": f"at_{c}", "record_type": "observed_change", "change_id": c, "event_id": e,
+             "object_type": o, "object_id": i, "field": f, **later} for c, o, i, f, _, _, e in extra])
+        plans = [create_plan(con, scope, "u_ops1", now=datetime(2026, 2, 1)) for scope in (
+            Scope(run_ids=("R1",)), Scope(agent=AGENT), Scope(as_of=S0, object_type="accounts"),
+            Scope(event_ids=("nothing",)))]
+        for plan in plans:
+            assert current_hash(con, plan.plan_id) == plan.plan_hash
+        title, amount = con.execute(
+            "select (select value_restore from restore.items where plan_id = $p and field = 'title'), "
+            "(select undoes from restore.items where plan_id = $p and object_id = 'd1' and field = 'amount')",
+            {"p": plans[0].plan_id}).fetchone()
+    assert title == 'CTO "Ann"\nZoë — ü' and amount == ["e10", "e3"]
+    assert plans[3].items == 0 and plans[3].plan_hash == hashlib.sha256(b"").hexdigest()
+
+
 def test_as_of_an_account_restores_its_fields_and_brings_back_its_deleted_family(warehouse: Path) -> None:
     with connect(warehouse) as con:
         by_account = create_plan(con, Scope(as_of=S0, object_type="contacts", account="a1"), "u_ops1")
