@@ -136,7 +136,9 @@ from {{ ref('scd_crm_' ~ object_name) }}
 where valid_to is null and not is_deleted
 {%- endmacro %}
 
-{#- The rows of the latest snapshot, canonical columns only (lineage would make every build a change). -#}
+{#- The rows of the latest snapshot, canonical columns only (lineage would make every build a change).
+    Picked by snapshot id: DuckDB pushes that equality into the raw scan, while the parsed capture
+    time (a cast of the raw column) made it read every snapshot ever ingested. -#}
 {% macro crm_latest(object_name) -%}
 {%- set obj = crm_objects()[object_name] -%}
 select
@@ -149,5 +151,9 @@ select
     updated_by
     {%- endif %}
 from {{ ref('stg_raw__crm_' ~ object_name) }}
-where captured_at = (select max(captured_at) from {{ ref('stg_raw__crm_snapshots') }})
+where snapshot_id = (
+    select snapshot_id from {{ ref('stg_raw__crm_snapshots') }}
+    order by captured_at desc, snapshot_id desc
+    limit 1
+)
 {%- endmacro %}

@@ -1,12 +1,16 @@
-{#- Incremental filter on the ingest load: rows of loads not yet in this model. Loads are immutable
+{#- Incremental filter on the ingest load: rows of loads after the build watermark (macros/build_watermark.sql),
+    or, before the first clean whole build, rows of loads not yet in this model. Loads are immutable
     (ingest stores an event once), so a rebuild on unchanged inputs reads nothing new.
-    The new load ids are looked up when the model runs and inlined as constants: DuckDB then filters
-    the raw scan on `_load_id` before any JSON is extracted, whereas an anti-join against the model
-    was applied after the staging projection, which parsed the payload of every historical event. -#}
+    Both are constants when the model runs: DuckDB then filters the raw scan on `_load_id` (a range
+    on ids that sort by time skips whole row groups) before any JSON is extracted, whereas an anti-join
+    against the model ran after the staging projection and parsed the payload of every event. -#}
 {% macro from_new_loads(load_column='load_id') -%}
     {%- if is_incremental() -%}
-    {%- set loads = new_load_ids(this) -%}
-    {%- if loads | length == 0 -%}
+    {%- set through = build_watermark() -%}
+    {%- set loads = new_load_ids(this) if through is none else [] -%}
+    {%- if through is not none -%}
+    {{ load_column }} > {{ sql_literal(through) }}
+    {%- elif loads | length == 0 -%}
     1 = 0
     {%- else -%}
     {{ load_column }} in ({% for load in loads %}{{ sql_literal(load) }}{% if not loop.last %}, {% endif %}{% endfor %})
