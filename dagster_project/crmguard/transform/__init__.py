@@ -89,6 +89,7 @@ def run_dbt(
     on_line: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Run `dbt COMMAND` on the warehouse; stream dbt's log lines to `on_line`; summarise the results."""
+    warehouse = warehouse.resolve()  # dbt runs in the project folder: a relative path would name another file
     target = target_dir(warehouse)
     args = [
         dbt_executable(), command,
