@@ -91,9 +91,8 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
                 now: datetime | None = None) -> PlanSummary:
     """Compute the items of a scope, store the plan with its hash, and return its summary.
 
-    The items are computed and stored by one INSERT ... WITH statement (materializing intermediate
-    temp tables cost several times the diff itself, see `crmguard bench restore`), which also returns
-    each stored item's canonical line: the hash is taken from them instead of reading the items back.
+    The items are computed and stored by one INSERT ... WITH statement: materializing intermediate
+    temp tables cost several times the diff itself (see `crmguard bench restore`).
     """
     scope.validate()
     tables = main_tables(con)
@@ -109,16 +108,16 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     sql = _insert_items_sql(tables, scope)
     con.execute("begin")
     try:
-        stored = con.execute(f"{sql} returning item_no, item_class, {CANONICAL_LINE} as line",
-                             _bind(sql, scope, plan_id, now)).to_arrow_table()
-        plan_hash, by_class = _hash_stored(stored)
+        con.execute(sql, _bind(sql, scope, plan_id, now))
+        plan_hash, by_class = _hash_and_classes(con, plan_id)
+        count = sum(by_class.values())
         con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
-                    [plan_id, now, planner, scope.to_json(), plan_hash, stored.num_rows, origin])
+                    [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    return PlanSummary(plan_id, plan_hash, stored.num_rows, by_class)
+    return PlanSummary(plan_id, plan_hash, count, by_class)
 
 
 def main_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
@@ -376,26 +375,25 @@ def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item
-# order, joined by newlines. DuckDB builds the lines; hashlib digests the joined text (about 3x faster than
-# DuckDB's sha256() on a 100k-item plan, ~10 MB). approve, apply, verify and show recompute it from the stored
-# items, so any edit of an item (or forcing one) changes it and voids approvals.
+# order, joined by newlines. DuckDB builds and orders the lines (in parallel, unlike an ordered string_agg);
+# pyarrow joins them and hashlib digests the text without a round trip through Python strings. create_plan,
+# approve, apply, verify and show all compute it here from the stored items, so any edit of an item (or
+# forcing one) changes it and voids approvals.
 CANONICAL_LINE = ("json_array(item_no, object_type, object_id, field, item_class, value_now, value_restore, "
                   "restore_row, undoes, forced)::varchar")
-CANONICAL_LINES_SQL = f"coalesce(string_agg({CANONICAL_LINE}, chr(10) order by item_no), '')"
 
 
-def _hash_stored(stored: pa.Table) -> tuple[str, dict[str, int]]:
-    """The hash and class counts of a new plan from the rows its INSERT returned (`item_no`, `item_class`,
-    `line`): the same digest as `current_hash` computes from the stored items, without a second scan and sort.
-    """
-    lines = stored.sort_by("item_no").column("line").cast(pa.large_string()).combine_chunks()
+def _hash_and_classes(con: duckdb.DuckDBPyConnection, plan_id: str) -> tuple[str, dict[str, int]]:
+    """The hash of the plan's items as stored now and their counts by class, from one ordered read."""
+    items = con.execute(f"select item_class, {CANONICAL_LINE} as line from restore.items where plan_id = ? "
+                        "order by item_no", [plan_id]).to_arrow_table()
+    lines = items.column("line").cast(pa.large_string()).combine_chunks()
     one_list = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
     text = pc.binary_join(one_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
-    counts = pc.value_counts(stored.column("item_class")).to_pylist()
+    counts = pc.value_counts(items.column("item_class")).to_pylist()
     return hashlib.sha256(text).hexdigest(), dict(sorted((c["values"], c["counts"]) for c in counts))
 
 
 def current_hash(con: duckdb.DuckDBPyConnection, plan_id: str) -> str:
     """The hash of the plan's items as stored now (differs from the plan's hash if they were altered)."""
-    text = con.execute(f"select {CANONICAL_LINES_SQL} from restore.items where plan_id = ?", [plan_id]).fetchone()[0]
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _hash_and_classes(con, plan_id)[0]
