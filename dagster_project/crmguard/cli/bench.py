@@ -81,6 +81,7 @@ def bench_policy(
     actions: Annotated[int, typer.Option("--actions", min=1, help="Actions to evaluate (a generated world, replicated).")] = 1_000_000,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the temporary warehouse goes.")] = Path(
         "data/bench"),
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs of each side; the best is compared.")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """The default policy over --actions actions against the slowest single rule as a bare DuckDB query.
@@ -95,7 +96,7 @@ def bench_policy(
     """
     from crmguard.policy.bench import run
 
-    _show(run(actions, data_dir, progress), as_json)
+    _show(run(actions, data_dir, progress, repeat), as_json)
 
 
 @bench_app.command("build")
