@@ -124,8 +124,8 @@ class HubSpotClient:
         return out
 
     def write(self, obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> dict[str, WriteOutcome]:
-        """One batch/update or batch/create; a 207's per-record errors fail only those items."""
-        if operation not in ("update", "create"):
+        """One batch/update, batch/create or batch/archive; a 207's per-record errors fail only those items."""
+        if operation not in ("update", "create", "archive"):
             raise BadInput(f"unsupported CRM operation {operation!r}")
         inputs = [_hubspot_input(obj, operation, item) for item in items]
         status, payload = self._post(f"/crm/v3/objects/{obj.hubspot_type}/batch/{operation}",
@@ -178,6 +178,8 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 def _hubspot_input(obj: CrmObject, operation: str, item: ItemWrite) -> dict:
+    if operation == "archive":
+        return {"id": item.record_id, "objectWriteTraceId": item.key}
     props = {obj.to_hubspot(c): ("" if v is None else v) for c, v in item.properties.items()}
     if operation == "create":
         return {"properties": props | {RECORD_ID_PROPERTY: item.record_id}, "objectWriteTraceId": item.key}
@@ -210,9 +212,13 @@ class FileTarget:
         wanted, out = set(ids), {}
         for path in sorted((self.out_dir / "hubspot").glob(f"*-{obj.hubspot_type}-*.json")):
             for entry in json.loads(path.read_text())["inputs"]:
-                record_id = entry.get("id") or entry["properties"].get(RECORD_ID_PROPERTY)
+                props = entry.get("properties")
+                if props is None:  # an archive: the record is listed, with no values
+                    if entry["id"] in wanted:
+                        out[entry["id"]] = {}
+                    continue
+                record_id = entry.get("id") or props.get(RECORD_ID_PROPERTY)
                 if record_id in wanted:
-                    props = entry["properties"]
                     row = out.setdefault(record_id, {})
                     row.update({c: props[obj.to_hubspot(c)] or None for c in columns
                                 if obj.to_hubspot(c) in props})
@@ -224,7 +230,8 @@ class FileTarget:
         inputs = [_hubspot_input(obj, operation, item) for item in items]
         _atomic_write(self.out_dir / "salesforce" / f"{number:04d}-{obj.salesforce_type}-{operation}.csv",
                       _bulk_csv(obj, operation, items))
-        job = {"object": obj.salesforce_type, "operation": "upsert" if operation == "create" else "update",
+        job = {"object": obj.salesforce_type,
+               "operation": {"create": "upsert", "archive": "delete"}.get(operation, "update"),
                "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"}
         if operation == "create":
             job["externalIdFieldName"] = "Crmguard_Record_Id__c"

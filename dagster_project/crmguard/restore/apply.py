@@ -24,7 +24,7 @@ from crmguard.crm.objects import CRM_OBJECTS, canonical_value
 from crmguard.errors import CheckFailed
 from crmguard.restore.approve import require_approval, utc_naive
 
-ACTIONABLE = ("revert", "recreate", "pause_enrollment", "cancel_meeting", "cancel_scheduled_email")
+ACTIONABLE = ("revert", "recreate", "archive_deal", "pause_enrollment", "cancel_meeting", "cancel_scheduled_email")
 FINAL = ("written", "skipped", "conflict")  # outcomes a rerun never revisits (`failed` is retried)
 UNKNOWN_OUTCOME_ROUNDS = 3
 
@@ -46,10 +46,18 @@ class Item:
     attempted_before: bool
 
     @property
+    def archives(self) -> bool:
+        """A whole-record item without a row to restore: the record goes (`archive_deal`, or a forced conflict
+        of one)."""
+        return self.field is None and self.restore_row is None and self.item_class != "recreate"
+
+    @property
     def operation(self) -> str:
-        return "create" if self.item_class == "recreate" else "update"
+        return "create" if self.item_class == "recreate" else "archive" if self.archives else "update"
 
     def properties(self) -> dict[str, str | None]:
+        if self.archives:
+            return {}
         if self.restore_row is not None:
             obj = CRM_OBJECTS[self.object_type]
             return {c: v for c, v in self.restore_row.items() if c in obj.writable}
@@ -216,6 +224,10 @@ def judge(item: Item, live: dict[str, str | None] | None, reads_live: bool) -> t
     landed = "written" if item.attempted_before else "skipped"
     if item.item_class == "recreate":
         return (landed, "exists") if live is not None else ("write", None)
+    if item.archives:
+        # a live CRM no longer returns an archived record; a file target lists what it exported as archived
+        archived = live is None if reads_live else live == {}
+        return (landed, None) if archived else ("write", "exists")
     if not reads_live and (live is None or item.field not in live):
         return "write", item.value_now  # a file target knows only what it exported before
     if live is None:

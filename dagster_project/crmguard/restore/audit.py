@@ -76,6 +76,8 @@ def _changes(row: tuple) -> list[dict]:
     if item_class == "recreate":
         return [{"object_type": kind, "object_id": object_id, "field": k, "old": None, "new": v}
                 for k, v in sorted(json.loads(restore_row).items())]
+    if item_class == "archive_deal":
+        return []  # the whole record goes; the action log has no field-level form for a delete
     return [{"object_type": kind, "object_id": object_id, "field": field, "old": old, "new": new}]
 
 
@@ -83,7 +85,7 @@ def _tool_call(plan_id: str, row: tuple) -> dict:
     apply_id, at, item_no, object_type, object_id, _, item_class, _, _, _, outcome, error, approver, adapter, \
         plan_hash, key, approval_id, undone_type, undone_id = row
     event = _base(f"rst-{key}-{outcome}", "tool_call", at, apply_id, item_no, approver)
-    tool = "restore_record" if item_class == "recreate" else _TOOLS[object_type]
+    tool = {"recreate": "restore_record", "archive_deal": "archive_deal"}.get(item_class, _TOOLS[object_type])
     target = {"object_type": undone_type or "contact", "object_id": undone_id or object_id} \
         if object_type == "emails" else {"object_type": _SINGULAR[object_type], "object_id": object_id}
     return event | {

@@ -261,7 +261,9 @@ _PER_KEY = f"""
 _REVERTS = f"""
     per_field as (
         select k.object_type, k.object_id, k.field, k.value_restore, k.last_scoped_end, k.undoes
-        from per_key k anti join recreate r on r.raw_type = k.object_type and r.object_id = k.object_id
+        from per_key k anti join (select raw_type, object_id from recreate union all
+                                  select raw_type, object_id from created) r
+             on r.raw_type = k.object_type and r.object_id = k.object_id
         where k.change_type = 'update' and k.field is not null
     ),
     -- per field: its latest change by anyone; the field's own columns ride along as group keys (one row per
@@ -346,13 +348,57 @@ def _scheduled_emails_sql(tables: frozenset[str], scope: Scope) -> str | None:
     """
 
 
+def _created_sql(tables: frozenset[str], scope: Scope) -> str:
+    """Deals the scope created (a succeeded, non-dry-run `create_deal`): they are archived, not field-reverted.
+
+    `raw_type` is the action log's spelling, the one the changes table uses.
+    """
+    if scope.as_of is not None or "fct_agent_actions" not in tables:
+        return ("select null::varchar as raw_type, null::varchar as object_type, null::varchar as object_id, "
+                "[]::varchar[] as undoes where false")
+    return f"""
+        select x.target_object_type as raw_type, {normalized_object('x.target_object_type')} as object_type,
+               x.target_object_id as object_id, list_sort(list(distinct x.event_id)) as undoes
+        from main.fct_agent_actions x
+        where x.tool_name = 'create_deal' and x.status = 'succeeded' and not coalesce(x.dry_run, false)
+          and x.target_object_id is not null and {_scope_filter(scope, 'x', None)}
+        group by all
+    """
+
+
+def _archives_sql(tables: frozenset[str]) -> str:
+    """`archive_deal` per created deal; `already_restored` when it is gone, `conflict` when anyone else changed
+    it after the scope's last change of it (archiving would throw their work away: never unless forced)."""
+    live = ("main.dim_crm_deals d on d.deal_id = c.object_id" if "dim_crm_deals" in tables
+            else "(select null::varchar as deal_id) d on false")
+    return f"""
+        select c.object_type, c.object_id, null as field,
+               case when d.deal_id is null then 'already_restored'
+                    when anyone.last_end > coalesce(own.last_end, '-infinity'::timestamp) then 'conflict'
+                    else 'archive_deal' end as item_class,
+               case when d.deal_id is null then null else 'exists' end as value_now, 'archived' as value_restore,
+               null::json as restore_row, c.undoes
+        from created c
+        left join {live}
+        left join (select f.object_type, f.object_id, max(f.window_end) as last_end
+                   from main.fct_crm_field_changes f semi join created c
+                        on f.object_type = c.raw_type and f.object_id = c.object_id
+                   group by all) anyone on anyone.object_type = c.raw_type and anyone.object_id = c.object_id
+        left join (select k.object_type, k.object_id, max(k.last_scoped_end) as last_end
+                   from per_key k semi join created c on k.object_type = c.raw_type and k.object_id = c.object_id
+                   group by all) own on own.object_type = c.raw_type and own.object_id = c.object_id
+    """
+
+
 def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
-    """One statement: scope -> deletes -> recreates -> reverts -> compensations, numbered parent-first."""
+    """One statement: scope -> deletes -> recreates -> reverts -> archives and compensations, numbered
+    parent-first."""
     compensating = _compensating_sql(tables, scope)
     order = " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
     emails = _scheduled_emails_sql(tables, scope)
     items = ("select * from reverts union all "
-             "select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from recreate"
+             "select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from recreate "
+             f"union all {_archives_sql(tables)}"
              + (f" union all {compensating}" if compensating else "") + (f" union all {emails}" if emails else ""))
     return f"""
         insert into restore.items
@@ -360,6 +406,7 @@ def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
         per_key as ({_PER_KEY}),
         deleted as materialized ({_deleted_sql(tables, scope)}),
         recreate as materialized ({_recreate_sql(tables)}),
+        created as materialized ({_created_sql(tables, scope)}),
         {_REVERTS},
         items as ({items})
         select $plan_id, item_no, object_type, object_id, field, item_class, value_now, value_restore,

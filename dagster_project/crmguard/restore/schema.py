@@ -31,9 +31,9 @@ create table if not exists restore.items (
     item_no integer not null,
     object_type varchar not null,     -- canonical object: accounts, contacts, deals, ...
     object_id varchar not null,
-    field varchar,                    -- null for a whole-record recreate
+    field varchar,                    -- null for a whole-record item (recreate, archive_deal)
     item_class varchar not null,      -- revert, conflict, already_restored, recreate, pause_enrollment, cancel_meeting,
-                                      -- cancel_scheduled_email
+                                      -- cancel_scheduled_email, archive_deal
     value_now varchar,
     value_restore varchar,
     restore_row json,                 -- recreate: the record as it was before the delete

@@ -80,7 +80,8 @@ def verify_plan(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapte
 
 
 def _check(row: tuple, record: dict | None) -> dict:
-    """Expected vs actual for one item (a recreate compares every restored column)."""
+    """Expected vs actual for one item (a recreate compares every restored column, an archive whether the
+    record is gone)."""
     item_no, object_type, object_id, field_name, item_class, _, value_restore, restore_row, outcome, live_at_apply = row
     if item_class == "recreate":
         wanted = {k: v for k, v in json.loads(restore_row).items() if k in CRM_OBJECTS[object_type].writable}
@@ -88,6 +89,10 @@ def _check(row: tuple, record: dict | None) -> dict:
         actual = None if record is None else json.dumps({k: record.get(k) for k in wanted}, sort_keys=True)
         matches = record is not None and all(canonical_value(record.get(k)) == canonical_value(v)
                                              for k, v in wanted.items())
+    elif field_name is None and value_restore == "archived":  # a created deal: archived, or left if a conflict
+        expected = "exists" if outcome == "conflict" else "archived"
+        actual = "archived" if record is None else "exists"
+        matches = expected == actual
     else:
         expected = expected_value(outcome, value_restore, live_at_apply)
         actual = None if record is None else record.get(field_name)

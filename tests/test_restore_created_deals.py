@@ -1,0 +1,65 @@
+"""A deal an agent created is undone by archiving it (issue 6): on a generated world, plan, approve, apply
+to the local CRM service (with a lost answer on the archive), verify; and the same item as import files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from crmguard.crm.adapters import FileTarget, HubSpotClient
+from crmguard.crm.objects import OBJECTS
+from crmguard.crm.server import running_service
+from crmguard.crm.store import CrmStore
+from crmguard.restore.apply import apply_plan
+from crmguard.restore.approve import approve
+from crmguard.restore.plan import Scope, create_plan
+from crmguard.restore.verify import verify_plan
+from crmguard.warehouse import connect
+
+
+def test_a_deal_created_by_the_run_is_archived_and_verified(world_factory, tmp_path: Path) -> None:
+    world = world_factory(incidents="mass_reassignment")
+    with connect(world.warehouse) as con:
+        run_id, deal_id, event_id = con.execute(
+            "select run_id, target_object_id, event_id from main.fct_agent_actions "
+            "where tool_name = 'create_deal' and status = 'succeeded' and not dry_run order by event_id limit 1"
+        ).fetchone()
+        ops = [r[0] for r in con.execute("select user_id from main.dim_users where role = 'ops' order by 1").fetchall()]
+        plan = create_plan(con, Scope(run_ids=(run_id,)), ops[0])
+        on_deal = con.execute("select field, item_class, value_now, value_restore, undoes from restore.items "
+                              "where plan_id = ? and object_id = ?", [plan.plan_id, deal_id]).fetchall()
+        approve(con, plan.plan_id, ops[1])
+    # one whole-record item for the created deal, no field reverts of it (they would be archived anyway)
+    assert on_deal == [(None, "archive_deal", "exists", "archived", [event_id])]
+
+    store = CrmStore(tmp_path / "crm")
+    store.seed(sorted((world.root / "crm").iterdir())[-1])
+    assert deal_id in store.read(OBJECTS["deals"], [deal_id])
+    store.close()
+    with running_service(tmp_path / "crm", "timeout=2") as svc, connect(world.warehouse) as con:
+        client = HubSpotClient(svc.url, "usr_crmguard_restore", name="local", backoff=0.01)
+        first = apply_plan(con, plan.plan_id, client)
+        assert first.outcomes.get("failed") is None and first.outcomes["written"] == plan.items
+        assert apply_plan(con, plan.plan_id, client).written_now == 0
+        assert max(svc.store.write_counts().values()) == 1
+        assert svc.store.read(OBJECTS["deals"], [deal_id]) == {}
+        receipt = verify_plan(con, plan.plan_id, client)
+        archived = con.execute("select expected, actual, matches from restore.receipt_items r join restore.items i "
+                               "on i.plan_id = ? and i.item_no = r.item_no where r.receipt_id = ? "
+                               "and i.object_id = ?", [plan.plan_id, receipt.receipt_id, deal_id]).fetchall()
+        client.close()
+    assert receipt.status == "verified" and archived == [("archived", "archived", True)]
+
+    # The same undo as import files: a HubSpot batch archive and a Salesforce Bulk API delete job, once.
+    with connect(world.warehouse) as con:
+        again = create_plan(con, Scope(event_ids=(event_id,)), ops[0])
+        approve(con, again.plan_id, ops[1])
+        files = FileTarget(tmp_path / "files")
+        assert apply_plan(con, again.plan_id, files).outcomes == {"written": 1}
+        assert apply_plan(con, again.plan_id, files).written_now == 0
+    [hubspot] = (tmp_path / "files" / "hubspot").glob("*-deals-archive.json")
+    [job] = (tmp_path / "files" / "salesforce").glob("*-archive.job.json")
+    [rows] = (tmp_path / "files" / "salesforce").glob("*-archive.csv")
+    assert [i["id"] for i in json.loads(hubspot.read_text())["inputs"]] == [deal_id]
+    assert json.loads(job.read_text())["operation"] == "delete"
+    assert rows.read_text().splitlines() == ["Id", deal_id]
