@@ -226,8 +226,9 @@ def test_plan_hash_is_sha256_of_documented_canonical_lines(warehouse: Path) -> N
 
 
 def test_plan_hash_is_the_documented_digest_for_every_item_kind_and_odd_text(warehouse: Path) -> None:
-    """The hash (lines joined by pyarrow) equals SHA-256 of the documented text built by DuckDB's ordered
-    string_agg, for every item kind, quotes, newlines and non-ASCII text, and a field changed several times."""
+    """The stored hash equals SHA-256 of the documented text (DuckDB's ordered string_agg of the lines) and
+    the recomputed one, for every item kind, quotes, newlines, non-ASCII text, a field changed several times
+    (its sorted events) and an empty plan."""
     with connect(warehouse) as con:
         later = {"window_start": S1, "window_end": S2, "cause": "agent", "run_id": "R1", "agent_id": AGENT}
         extra = [("ch11", "deal", "d1", "amount", "5000.00", "7000.00", "e10"),

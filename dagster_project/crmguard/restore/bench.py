@@ -106,7 +106,7 @@ def build_history(con: duckdb.DuckDBPyConnection, changes: int, run_id: str = "b
                 "('u_ops2', null, null, 'ops', null, false)")
 
 
-def bench_plan(warehouse: Path, changes: int, repeats: int = 5) -> dict[str, float | int]:
+def bench_plan(warehouse: Path, changes: int, repeats: int = 3) -> dict[str, float | int]:
     """Best-of-`repeats` seconds for the bare diff and for create_plan on the same history.
 
     The bare diff is timed both fully materialized into a temp table and fetched as Arrow; the ratio uses
