@@ -1,5 +1,6 @@
 """A deal an agent created is undone by archiving it (issue 6): on a generated world, plan, approve, apply
-to the local CRM service (with a lost answer on the archive), verify; and the same item as import files."""
+to the local CRM service (with a lost answer on the archive) with the restore job's audit trail, verify;
+and the same item as import files."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from crmguard.crm.server import running_service
 from crmguard.crm.store import CrmStore
 from crmguard.restore.apply import apply_plan
 from crmguard.restore.approve import approve
+from crmguard.restore.flow import apply_with_audit
 from crmguard.restore.plan import Scope, create_plan
 from crmguard.restore.verify import verify_plan
 from crmguard.warehouse import connect
@@ -38,9 +40,15 @@ def test_a_deal_created_by_the_run_is_archived_and_verified(world_factory, tmp_p
     store.close()
     with running_service(tmp_path / "crm", "timeout=2") as svc, connect(world.warehouse) as con:
         client = HubSpotClient(svc.url, "usr_crmguard_restore", name="local", backoff=0.01)
-        first = apply_plan(con, plan.plan_id, client)
-        assert first.outcomes.get("failed") is None and first.outcomes["written"] == plan.items
+        first = apply_with_audit(con, plan.plan_id, client, tmp_path / "audit")
+        assert first["outcomes"].get("failed") is None and first["outcomes"]["written"] == plan.items
+        assert first["audit_ingested"]["rejected"] == 0
         assert apply_plan(con, plan.plan_id, client).written_now == 0
+        audited = con.execute(
+            "select json_extract_string(payload, '$.target.object_id') from raw.agent_events "
+            "where agent_id = 'crmguard-restore' and json_extract_string(payload, '$.tool.name') = 'archive_deal' "
+            "and json_extract_string(payload, '$.outcome.status') = 'succeeded'").fetchall()
+        assert audited == [(deal_id,)]
         assert max(svc.store.write_counts().values()) == 1
         assert svc.store.read(OBJECTS["deals"], [deal_id]) == {}
         receipt = verify_plan(con, plan.plan_id, client)
