@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crmguard.crm.objects import OBJECTS, WRITE_ORDER
 from crmguard.errors import BadInput
@@ -396,20 +398,24 @@ def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item
-# order. DuckDB builds the lines and joins them (no Python loop over items); hashlib digests the joined text,
-# about 3x faster than DuckDB's sha256() on a 100k-item plan (~10 MB). approve, apply, verify and show
-# recompute it from the stored items, so any edit of an item (or forcing one) changes it and voids approvals.
-CANONICAL_LINES_SQL = (
-    "coalesce(string_agg(json_array(item_no, object_type, object_id, field, item_class, value_now, "
-    "value_restore, restore_row, undoes, forced)::varchar, chr(10) order by item_no), '')"
-)
+# order, joined by newlines. DuckDB builds the lines and orders them (an ORDER BY sorts in parallel; an ordered
+# string_agg of one group runs on one thread); pyarrow joins them and hashlib digests the bytes, with no Python
+# loop over items and no round trip through a Python string (hashlib is about 3x faster than DuckDB's sha256() on
+# a 100k-item plan, ~10 MB). create_plan, approve, apply, verify and show all compute it here from the stored
+# items, so any edit of an item (or forcing one) changes it and voids approvals.
+CANONICAL_LINE = ("json_array(item_no, object_type, object_id, field, item_class, value_now, value_restore, "
+                  "restore_row, undoes, forced)::varchar")
 
 
 def _hash_and_classes(con: duckdb.DuckDBPyConnection, plan_id: str) -> tuple[str, dict[str, int]]:
-    """The hash of the plan's items as stored now and their counts by class, in one scan of the items."""
-    text, classes = con.execute(f"select {CANONICAL_LINES_SQL}, histogram(item_class) from restore.items "
-                                "where plan_id = ?", [plan_id]).fetchone()
-    return hashlib.sha256(text.encode()).hexdigest(), dict(sorted((classes or {}).items()))
+    """The hash of the plan's items as stored now and their counts by class, from one ordered read."""
+    items = con.execute(f"select item_class, {CANONICAL_LINE} as line from restore.items where plan_id = ? "
+                        "order by item_no", [plan_id]).to_arrow_table()
+    lines = items.column("line").cast(pa.large_string()).combine_chunks()
+    one_list = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+    text = pc.binary_join(one_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
+    counts = pc.value_counts(items.column("item_class")).to_pylist()
+    return hashlib.sha256(text).hexdigest(), dict(sorted((c["values"], c["counts"]) for c in counts))
 
 
 def current_hash(con: duckdb.DuckDBPyConnection, plan_id: str) -> str:
