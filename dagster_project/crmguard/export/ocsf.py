@@ -20,10 +20,12 @@ CLASS_UID = 6003
 CATEGORY_UID = 6
 
 # activity_id per tool: 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other.
-_CREATE = ("create_deal", "enroll_in_sequence", "book_meeting", "write_note", "create_task", "send_email")
+_CREATE = ("create_deal", "enroll_in_sequence", "book_meeting", "write_note", "create_task", "send_email",
+           "restore_record")  # a restore re-creating a deleted record
 _READ = ("export_data",)
 _UPDATE = ("update_deal", "update_contact", "update_account", "assign_owner", "apply_discount",
            "pause_sequence", "cancel_meeting", "route_case")
+_DELETE = ("archive_deal",)  # a restore undoing a deal an agent created
 _ACTIVITY_NAMES = "map {0: 'Unknown', 1: 'Create', 2: 'Read', 3: 'Update', 4: 'Delete', 99: 'Other'}"
 
 
@@ -69,7 +71,7 @@ def _resource(uid: str, kind: str) -> str:
 
 def _actions(where: str) -> str:
     activity = (f"case when tool_name in ({_in(_CREATE)}) then 1 when tool_name in ({_in(_READ)}) then 2 "
-                f"when tool_name in ({_in(_UPDATE)}) then 3 else 99 end")
+                f"when tool_name in ({_in(_UPDATE)}) then 3 when tool_name in ({_in(_DELETE)}) then 4 else 99 end")
     status = "case status when 'succeeded' then 1 when 'failed' then 2 when 'blocked' then 99 " \
              "when 'skipped' then 99 else 0 end"
     resources = (f"list_filter([{_resource('target_object_id', 'target_object_type')}, "
@@ -105,7 +107,8 @@ def _restore_writes(where: str) -> str:
     status = "case l.outcome when 'written' then 1 when 'failed' then 2 else 99 end"
     resources = f"[{_resource('i.object_id', 'i.object_type')}]"
     unmapped = "json_object('plan_id', l.plan_id, 'item_no', l.item_no, 'field', i.field, 'adapter', l.adapter)"
-    return f"""select {_event('3', 'l.logged_at', status, 'l.error', "l.apply_id || ':' || l.item_no",
+    activity = "case i.item_class when 'recreate' then 1 when 'archive_deal' then 4 else 3 end"
+    return f"""select {_event(activity, 'l.logged_at', status, 'l.error', "l.apply_id || ':' || l.item_no",
                               "'restore_write'", 'l.approver', "'human'", "'crmguard-restore'",
                               "'restore.' || i.item_class", 'l.idempotency_key', resources, unmapped)}
                from restore.apply_log l join restore.items i using (plan_id, item_no)
