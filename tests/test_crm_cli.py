@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from test_crm_service import write_snapshot
@@ -16,7 +17,8 @@ from test_restore_cli import crmguard
 CLI = str(Path(sys.executable).parent / "crmguard")
 
 
-def test_serve_binds_loopback_serves_the_seed_and_stops_on_interrupt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_binds_loopback_serves_the_seed_and_stops_on_interrupt(tmp_path: Path, stop: signal.Signals) -> None:
     snap = write_snapshot(tmp_path / "in")
     server = subprocess.Popen([CLI, "crm", "serve", "--port", "0", "--data", str(tmp_path / "crm"), "--seed", str(snap),
                                "--faults", "500=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -30,7 +32,7 @@ def test_serve_binds_loopback_serves_the_seed_and_stops_on_interrupt(tmp_path: P
         ok = requests.post(f"{url}/crm/v3/objects/companies/batch/read", json=body, headers=auth, timeout=5)
         assert ok.json()["results"][0]["properties"] == {"name": "Acme"}
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         server.wait(timeout=30)
     assert server.returncode == 0
 
