@@ -28,6 +28,7 @@ from crmguard.warehouse import connect
 
 RATIO_TARGET = 3.0
 REPEAT = 2
+WORLD_ACCOUNTS, WORLD_DAYS = 300, 14  # the generated world the benchmark replicates
 DEFAULT_DATA_DIR = Path("data") / "bench"
 POLICY_SELECT = ["--select", "path:models/policy"]
 _FACTS = ("fct_agent_actions", "fct_claimed_changes", "fct_signals", "fct_stop_events", "fct_approvals",
@@ -116,16 +117,18 @@ def _bare_rules(warehouse: Path, watch: Stopwatch) -> dict[str, float]:
     return {name: watch.seconds[f"rule_{name}"] for name in BARE_RULES}
 
 
-def _base_world(data_dir: Path, say: Callable[[str], None]) -> Path:
-    """The generated, built 14-day world the benchmark replicates; built once under data_dir, then reused."""
-    base = data_dir / "policy-world"
+def _base_world(data_dir: Path, say: Callable[[str], None], accounts: int = WORLD_ACCOUNTS,
+                days: int = WORLD_DAYS) -> Path:
+    """The generated, built world the benchmark replicates; built once under data_dir, then reused."""
+    base = data_dir / ("policy-world" if (accounts, days) == (WORLD_ACCOUNTS, WORLD_DAYS)
+                       else f"policy-world-{accounts}a-{days}d")
     warehouse = base / "wh" / WAREHOUSE_FILENAME
     done = base / "built"
     if done.exists():
         return warehouse
-    say("generating and building a 14-day world (once; reused by later runs)")
+    say(f"generating and building a {days}-day world of {accounts} accounts (once; reused by later runs)")
     shutil.rmtree(base, ignore_errors=True)
-    generate_world(GenerateConfig(out=base / "world", seed=7, accounts=300, days=14))
+    generate_world(GenerateConfig(out=base / "world", seed=7, accounts=accounts, days=days))
     ingest_paths(warehouse, [base / "world"])
     result = transform.run_dbt("run", warehouse, ["--select", *(f"+{m}" for m in _FACTS)])
     if not result.success:
@@ -135,7 +138,8 @@ def _base_world(data_dir: Path, say: Callable[[str], None]) -> Path:
 
 
 def run(actions: int = 1_000_000, data_dir: Path = DEFAULT_DATA_DIR,
-        progress: Callable[[str], None] | None = None, repeat: int = REPEAT) -> BenchResult:
+        progress: Callable[[str], None] | None = None, repeat: int = REPEAT,
+        world: tuple[int, int] = (WORLD_ACCOUNTS, WORLD_DAYS)) -> BenchResult:
     """Build the world, scale it to `actions`, time the policy models and each bare rule.
 
     Both sides are timed `repeat` times, each policy run on a fresh copy of the scaled warehouse, and
@@ -149,7 +153,7 @@ def run(actions: int = 1_000_000, data_dir: Path = DEFAULT_DATA_DIR,
     with tempfile.TemporaryDirectory(dir=data_dir, prefix="policy-") as tmp:
         warehouse = Path(tmp) / WAREHOUSE_FILENAME
         pristine = Path(tmp) / "scaled" / WAREHOUSE_FILENAME
-        shutil.copyfile(_base_world(data_dir, say), warehouse)
+        shutil.copyfile(_base_world(data_dir, say, *world), warehouse)
         with connect(warehouse) as con:
             total = _replicate(con, actions)
         publish_for_build(warehouse)
