@@ -82,7 +82,7 @@ def run(deals: int = 1_000_000, accounts: int = 50_000, data_dir: Path = Path("d
             "rows_full": sum(s.rows_checked for s in full_report.suites),
             "rows_incremental": sum(s.rows_checked for s in incremental_report.suites),
             "suites_validated_incremental": sum(s.mode != UNCHANGED for s in incremental_report.suites),
-            "gx_validated_incremental": sum(1 for s in incremental_report.suites for o in s.outcomes if not o.success),
+            "incremental_failed_expectations": sum(1 for s in incremental_report.suites for o in s.outcomes if not o.success),
             "incremental_success": incremental_report.success,
             "unexpected_rows_gx": sum(o.unexpected_count or 0 for s in full_report.suites for o in s.outcomes),
             "unexpected_rows_plain_sql": plain_unexpected,

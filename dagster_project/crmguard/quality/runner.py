@@ -172,11 +172,11 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
         store.drop_batches(con)  # left over by a run that died before storing its results
         present = _existing_tables(con)
         watermarks = {} if full else store.last_success_watermarks(con)
-        plans = [_plan(con, suite, present, watermarks.get(suite.name), prescreen) for suite in chosen]
+        plans = [_plan(con, suite, present, watermarks.get(suite.name)) for suite in chosen]
         if prescreen:
             plans = _screen(con, plans)
         for plan in plans:
-            if plan.since is not None and plan.needs_gx and prescreen:
+            if plan.mode == INCREMENTAL and plan.needs_gx:
                 store.persist_batch(con, plan.suite.name)  # GX reads it through its own connection
         started = _utc_now()
         if not any(plan.needs_gx for plan in plans):
@@ -201,31 +201,30 @@ def _existing_tables(con) -> set[str]:
             con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
 
 
-def _plan(con, suite: Suite, present: set[str], since: datetime | None, in_memory: bool) -> _Plan:
+def _plan(con, suite: Suite, present: set[str], since: datetime | None) -> _Plan:
     """Decide what the suite validates: rows newer than `since` (the last successful run's upper
     watermark), or everything when there is none (first run, or `--full`)."""
     if suite.table not in present:
         raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
     try:
-        return _plan_rows(con, suite, since, in_memory)
+        return _plan_rows(con, suite, since)
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         raise BadInput(f"suite {suite.name}: {suite.table} does not have the documented columns ({reason}); "
                        "rebuild it with `crmguard build`") from None
 
 
-def _plan_rows(con, suite: Suite, since: datetime | None, in_memory: bool) -> _Plan:
+def _plan_rows(con, suite: Suite, since: datetime | None) -> _Plan:
     """The watermark range and the rows to validate (materialized when incremental)."""
     if since is None:
         upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
         return _Plan(suite, None, upper, _count(con, suite.table))
     # Materialized once: every check re-reads its batch, and re-filtering the whole table for each
-    # of them would cost as much as the full sweep. In memory (a temp table) for the screen; in the
-    # warehouse file only when GX, on its own connection, must read it. Every row newer than `since`
-    # is in the batch, so the batch's newest watermark is the table's: no second scan of the table.
-    batch = store.temp_batch_table(suite.name) if in_memory else store.batch_table(suite.name)
-    kind = "temp table" if in_memory else "table"
-    con.execute(f"create or replace {kind} {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
+    # of them would cost as much as the full sweep. In memory (a temp table) for the screen; copied
+    # into the warehouse file only when GX, on its own connection, must read it. Every row newer than
+    # `since` is in the batch, so the batch's newest watermark is the table's: no second table scan.
+    batch = store.temp_batch_table(suite.name)
+    con.execute(f"create or replace temp table {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
     rows, upper = con.execute(f"select count(*), max({suite.watermark}) from {batch}").fetchone()
     return _Plan(suite, since, max(upper, since) if upper else since, int(rows))
 
