@@ -12,7 +12,9 @@ SUITE = Suite(
     asset_key=("fct_agent_runs",),
     description="Run keys and statuses, gapless step sequences, no record left half-updated by a failed run.",
     # a run whose writes were observed (or restored) in a snapshot since the last check
-    also_recheck=["run_id in (select run_id from main.fct_change_attribution where window_end > {since})"],
+    also_recheck=[
+        "run_id in (select run_id from main.fct_change_attribution where window_end > {seen[change_attribution]})",
+    ],
     expectations=[
         not_null("run_id"),
         unique("run_id"),

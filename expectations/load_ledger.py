@@ -25,7 +25,9 @@ SUITE = Suite(
         no_rows(
             "event_counts_reconcile", "audit_trail",
             "with ledger as (select * from {batch}),"
-            " stored as (select _load_id, _file, count(*) as events from raw.agent_events group by all)"
+            # only the batch's loads are counted: an incremental run does not aggregate the whole history
+            " stored as (select _load_id, _file, count(*) as events from raw.agent_events"
+            "   where _load_id in (select load_id from ledger) group by all)"
             " select l.load_id || ':' || l.path from ledger l"
             " left join stored s on s._load_id = l.load_id and s._file = l.path"
             " where l.status = 'loaded' and l.kind in ('actions', 'otlp') and l.loaded <> coalesce(s.events, 0)",

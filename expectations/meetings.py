@@ -16,9 +16,9 @@ SUITE = Suite(
     also_recheck=[
         # a contact moved or its account went under legal hold since the last run
         # (two filtered scans, not a join of every contact with its account filtered afterwards)
-        "contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {since}"
+        "contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {seen[contacts]}"
         " union all select contact_id from main.dim_crm_contacts where account_id in"
-        " (select account_id from main.dim_crm_accounts where captured_at > {since}))",
+        " (select account_id from main.dim_crm_accounts where captured_at > {seen[accounts]}))",
     ],
     expectations=[
         not_null("meeting_id"),

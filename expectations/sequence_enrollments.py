@@ -11,7 +11,7 @@ SUITE = Suite(
     watermark="captured_at",  # the snapshot that first showed this version of the row
     asset_key=("dim_crm_sequence_enrollments",),
     description="Schema, contacts and reachability of sequence enrollments.",
-    also_recheck=["contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {since})"],
+    also_recheck=["contact_id in (select contact_id from main.dim_crm_contacts where captured_at > {seen[contacts]})"],
     expectations=[
         not_null("enrollment_id"),
         unique("enrollment_id"),

@@ -34,11 +34,24 @@ def _modes(report) -> dict[str, str]:
 
 
 def test_second_run_skips_unchanged_suites(checked_world: Path) -> None:
-    modes = _modes(run_checks(checked_world))
-    # runs whose writes a snapshot observed after the runs' own watermark are rechecked (their
-    # verification changed); in this world that is every run, so the suite is incremental, not skipped
-    assert modes.pop("agent_runs") == INCREMENTAL
-    assert set(modes.values()) == {UNCHANGED}
+    # In this world every run's writes were observed after the runs' own watermark; the first run saw
+    # those observations, so nothing is rechecked until attribution gains rows.
+    assert set(_modes(run_checks(checked_world)).values()) == {UNCHANGED}
+    assert set(_modes(run_checks(checked_world)).values()) == {UNCHANGED}
+
+
+def test_run_rechecked_only_when_a_new_snapshot_observes_its_writes(checked_world: Path) -> None:
+    """A new attribution row for run r2 (observed after the last check) makes exactly r2 rechecked,
+    once: the next run has seen that row, and the runs' own watermark has not moved."""
+    _edit(checked_world,
+          "insert into fct_change_attribution by name select 'oc_late' as attribution_id,"
+          " 'observed_change' as record_type, 'ch_late' as change_id, object_type, object_id, field,"
+          " (select max(window_end) from fct_change_attribution) + interval 1 day as window_end,"
+          " updated_by, 'agent' as cause, agent_id, run_id from fct_change_attribution"
+          " where attribution_id = (select min(attribution_id) from fct_change_attribution where run_id = 'r2')")
+    runs = next(s for s in run_checks(checked_world).suites if s.name == "agent_runs")
+    assert (runs.mode, runs.rows_checked) == (INCREMENTAL, 1)
+    assert _modes(run_checks(checked_world))["agent_runs"] == UNCHANGED
 
 
 def test_only_rows_of_a_newer_snapshot_are_validated(checked_world: Path) -> None:

@@ -145,12 +145,35 @@ class _Plan:
         return f"select * from {self.suite.table if self.since is None else store.batch_table(self.suite.name)}"
 
 
-def changed_rows(suite: Suite, since: datetime) -> str:
-    """SQL predicate: rows changed after `since`, rows without a watermark, and rows to recheck."""
-    literal = f"timestamp '{since.isoformat(sep=' ')}'"
+def changed_rows(suite: Suite, seen: dict[str, datetime]) -> str:
+    """SQL predicate: rows changed after the suite's last successful run, rows without a watermark,
+    and rows to recheck.
+
+    `seen` is what that run had seen (`store.last_success_watermarks`): the suite's own watermark
+    under its name, and the other suites' validated in the same run. In `also_recheck` predicates
+    `{since}` is the suite's own watermark and `{seen[other]}` the other suite's, falling back to
+    `{since}` when that run did not validate it.
+    """
+    literal = _timestamp(seen[suite.name])
+    seen_literals = _SeenLiterals({name: _timestamp(mark) for name, mark in seen.items()}, default=literal)
     predicates = [f"({suite.watermark}) > {literal}", f"({suite.watermark}) is null"]
-    predicates += [f"({p.format(since=literal)})" for p in suite.also_recheck]
+    predicates += [f"({p.format(since=literal, seen=seen_literals)})" for p in suite.also_recheck]
     return " or ".join(predicates)
+
+
+def _timestamp(moment: datetime) -> str:
+    return f"timestamp '{moment.isoformat(sep=' ')}'"
+
+
+class _SeenLiterals(dict):
+    """Watermark literals by suite name; a suite the last run did not validate reads as `{since}`."""
+
+    def __init__(self, literals: dict[str, str], default: str) -> None:
+        super().__init__(literals)
+        self.default = default
+
+    def __missing__(self, suite: str) -> str:
+        return self.default
 
 
 def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = None, full: bool = False,
@@ -171,8 +194,8 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
         store.ensure_store(con)
         store.drop_batches(con)  # left over by a run that died before storing its results
         present = _existing_tables(con)
-        watermarks = {} if full else store.last_success_watermarks(con)
-        plans = [_plan(con, suite, present, watermarks.get(suite.name)) for suite in chosen]
+        seen = {} if full else store.last_success_watermarks(con)
+        plans = [_plan(con, suite, present, seen.get(suite.name)) for suite in chosen]
         if prescreen:
             plans = _screen(con, plans)
         for plan in plans:
@@ -201,30 +224,31 @@ def _existing_tables(con) -> set[str]:
             con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
 
 
-def _plan(con, suite: Suite, present: set[str], since: datetime | None) -> _Plan:
-    """Decide what the suite validates: rows newer than `since` (the last successful run's upper
-    watermark), or everything when there is none (first run, or `--full`)."""
+def _plan(con, suite: Suite, present: set[str], seen: dict[str, datetime] | None) -> _Plan:
+    """Decide what the suite validates: rows newer than its last successful run's upper watermark
+    (`seen[suite.name]`), or everything when there is none (first run, or `--full`)."""
     if suite.table not in present:
         raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
     try:
-        return _plan_rows(con, suite, since)
+        return _plan_rows(con, suite, seen)
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         raise BadInput(f"suite {suite.name}: {suite.table} does not have the documented columns ({reason}); "
                        "rebuild it with `crmguard build`") from None
 
 
-def _plan_rows(con, suite: Suite, since: datetime | None) -> _Plan:
+def _plan_rows(con, suite: Suite, seen: dict[str, datetime] | None) -> _Plan:
     """The watermark range and the rows to validate (materialized when incremental)."""
-    if since is None:
+    if seen is None:
         upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
         return _Plan(suite, None, upper, _count(con, suite.table))
     # Materialized once: every check re-reads its batch, and re-filtering the whole table for each
     # of them would cost as much as the full sweep. In memory (a temp table) for the screen; copied
     # into the warehouse file only when GX, on its own connection, must read it. Every row newer than
     # `since` is in the batch, so the batch's newest watermark is the table's: no second table scan.
+    since = seen[suite.name]
     batch = store.temp_batch_table(suite.name)
-    con.execute(f"create or replace temp table {batch} as select * from {suite.table} where {changed_rows(suite, since)}")
+    con.execute(f"create or replace temp table {batch} as select * from {suite.table} where {changed_rows(suite, seen)}")
     rows, upper = con.execute(f"select count(*), max({suite.watermark}) from {batch}").fetchone()
     return _Plan(suite, since, max(upper, since) if upper else since, int(rows))
 

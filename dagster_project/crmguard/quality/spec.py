@@ -54,9 +54,11 @@ class Suite:
 
     `watermark` is a SQL expression over the table's columns that grows when a row changes; the
     incremental run validates rows whose watermark is newer than the last successful run's.
-    `also_recheck` holds SQL predicates over the table's rows,
-    with `{since}` standing for that watermark, selecting unchanged rows whose verdict may still have
-    changed because a row they refer to changed (an enrollment whose contact just unsubscribed).
+    `also_recheck` holds SQL predicates over the table's rows selecting unchanged rows whose verdict
+    may still have changed because a row they refer to changed (an enrollment whose contact just
+    unsubscribed). In them `{since}` stands for that watermark and `{seen[other_suite]}` for the
+    other suite's watermark as of the same run: "rows the other table gained since this suite was
+    last checked", so a quiet table is not rechecked on every run.
     """
 
     name: str

@@ -91,13 +91,24 @@ def drop_batches(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("checkpoint")
 
 
-def last_success_watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
-    """Per suite, the upper watermark of its last successful run: incremental runs check what came after."""
+def last_success_watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, datetime]]:
+    """Per suite, what its last successful run had seen: the upper watermark of every suite validated
+    in that run, its own included under its own name.
+
+    Its own watermark is where the next incremental run starts. The others bound its `also_recheck`
+    predicates (`{seen[other_suite]}`): only rows the other table gained since then can change its
+    verdicts. Ties (unchanged runs keep their watermark) go to the latest run, which saw the most.
+    """
     rows = con.execute(
-        "select suite, max(watermark_to) from quality.check_runs where success and watermark_to is not null"
-        " group by suite"
+        "with last as (select suite, run_id from quality.check_runs where success and watermark_to is not null"
+        "  qualify row_number() over (partition by suite order by watermark_to desc, finished_at desc, run_id desc) = 1)"
+        " select last.suite, seen.suite, seen.watermark_to from last join quality.check_runs seen using (run_id)"
+        " where seen.watermark_to is not null"
     ).fetchall()
-    return dict(rows)
+    seen: dict[str, dict[str, datetime]] = {}
+    for suite, other, watermark in rows:
+        seen.setdefault(suite, {})[other] = watermark
+    return seen
 
 
 def save_run(con: duckdb.DuckDBPyConnection, runs: list[dict], results: list[dict]) -> None:
