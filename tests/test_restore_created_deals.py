@@ -27,12 +27,15 @@ def test_a_deal_created_by_the_run_is_archived_and_verified(world_factory, tmp_p
             "where tool_name = 'create_deal' and status = 'succeeded' and not dry_run order by event_id limit 1"
         ).fetchone()
         ops = [r[0] for r in con.execute("select user_id from main.dim_users where role = 'ops' order by 1").fetchall()]
+        stamp = con.execute("select strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ') from main.dim_crm_deals "
+                            "where deal_id = ?", [deal_id]).fetchone()[0]
         plan = create_plan(con, Scope(run_ids=(run_id,)), ops[0])
         on_deal = con.execute("select field, item_class, value_now, value_restore, undoes from restore.items "
                               "where plan_id = ? and object_id = ?", [plan.plan_id, deal_id]).fetchall()
         approve(con, plan.plan_id, ops[1])
-    # one whole-record item for the created deal, no field reverts of it (they would be archived anyway)
-    assert on_deal == [(None, "archive_deal", "exists", "archived", [event_id])]
+    # one whole-record item for the created deal, no field reverts of it (they would be archived anyway);
+    # its value now is the deal's last-modified time in the latest snapshot
+    assert stamp is not None and on_deal == [(None, "archive_deal", stamp, "archived", [event_id])]
 
     store = CrmStore(tmp_path / "crm")
     store.seed(sorted((world.root / "crm").iterdir())[-1])
@@ -71,3 +74,34 @@ def test_a_deal_created_by_the_run_is_archived_and_verified(world_factory, tmp_p
     assert [i["id"] for i in json.loads(hubspot.read_text())["inputs"]] == [deal_id]
     assert json.loads(job.read_text())["operation"] == "delete"
     assert rows.read_text().splitlines() == ["Id", deal_id]
+
+
+def test_a_created_deal_someone_edited_after_the_plan_is_a_conflict_not_archived(world_factory, tmp_path: Path) -> None:
+    """Between plan and apply a person works on the deal the agent created: apply re-reads its last-modified
+    time, logs a conflict and leaves the deal (and their edit) alone, as a drifted field revert is."""
+    world = world_factory(incidents="mass_reassignment")
+    with connect(world.warehouse) as con:
+        deal_id, event_id = con.execute(
+            "select target_object_id, event_id from main.fct_agent_actions "
+            "where tool_name = 'create_deal' and status = 'succeeded' and not dry_run order by event_id limit 1"
+        ).fetchone()
+        ops = [r[0] for r in con.execute("select user_id from main.dim_users where role = 'ops' order by 1").fetchall()]
+        plan = create_plan(con, Scope(event_ids=(event_id,)), ops[0])
+        approve(con, plan.plan_id, ops[1])
+    deals = OBJECTS["deals"]
+    store = CrmStore(tmp_path / "crm")
+    store.seed(sorted((world.root / "crm").iterdir())[-1])
+    store.write(deals, "update", [(deal_id, {"name": "Renamed by its account executive"}, None)], user="usr_human")
+    store.close()
+    with running_service(tmp_path / "crm") as svc, connect(world.warehouse) as con:
+        client = HubSpotClient(svc.url, "usr_crmguard_restore", name="local", backoff=0.01)
+        report = apply_plan(con, plan.plan_id, client)
+        logged = con.execute("select outcome, live_value, error from restore.apply_log where plan_id = ?",
+                             [plan.plan_id]).fetchall()
+        live = svc.store.read(deals, [deal_id])
+        receipt = verify_plan(con, plan.plan_id, client)
+        client.close()
+    assert report.outcomes == {"conflict": 1} and report.written_now == 0
+    assert [(outcome, error) for outcome, _, error in logged] == [("conflict", "live value drifted from the plan")]
+    assert live[deal_id]["name"] == "Renamed by its account executive"
+    assert receipt.status == "verified"  # a conflict is left as it was, and verify expects exactly that

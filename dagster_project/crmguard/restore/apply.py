@@ -191,7 +191,9 @@ class ApplyRun:
     def settle(self, batch: list[Item]) -> list[Item]:
         """Log items the live CRM already settles (landed, drifted, gone); return the ones to write."""
         obj = CRM_OBJECTS[batch[0].object_type]
-        fields = sorted({i.field for i in batch if i.field} or {obj.id_column})
+        # an archive compares the record's last-modified time with the plan's (see `judge`)
+        stamp = {"updated_at"} if batch[0].archives and "updated_at" in obj.columns else set()
+        fields = sorted({i.field for i in batch if i.field} or stamp or {obj.id_column})
         live = self.adapter.read(obj, [i.object_id for i in batch], fields)
         to_write: list[Item] = []
         for item in batch:
@@ -227,7 +229,13 @@ def judge(item: Item, live: dict[str, str | None] | None, reads_live: bool) -> t
     if item.archives:
         # a live CRM no longer returns an archived record; a file target lists what it exported as archived
         archived = live is None if reads_live else live == {}
-        return (landed, None) if archived else ("write", "exists")
+        if archived:
+            return landed, None
+        # modified since the snapshot the plan read (someone worked on the deal): theirs, unless forced
+        stamp = canonical_value((live or {}).get("updated_at"))
+        if reads_live and not item.forced and item.value_now not in (None, "exists") and stamp != item.value_now:
+            return "conflict", stamp
+        return "write", stamp or "exists"
     if not reads_live and (live is None or item.field not in live):
         return "write", item.value_now  # a file target knows only what it exported before
     if live is None:
