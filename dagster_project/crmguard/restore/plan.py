@@ -344,7 +344,11 @@ def _created_sql(tables: frozenset[str], scope: Scope) -> str:
 
 def _archives_sql(tables: frozenset[str]) -> str:
     """`archive_deal` per created deal; `already_restored` when it is gone, `conflict` when anyone else changed
-    it after the scope's last change of it (archiving would throw their work away: never unless forced)."""
+    it after the scope's last change of it (archiving would throw their work away: never unless forced).
+
+    Its value now is the deal's last-modified time as the latest snapshot shows it (canonical text; `exists`
+    when the CRM gave none): apply re-reads it, and a deal modified since then is a conflict, not an archive.
+    """
     live = ("main.dim_crm_deals d on d.deal_id = c.object_id" if "dim_crm_deals" in tables
             else "(select null::varchar as deal_id) d on false")
     return f"""
@@ -352,7 +356,9 @@ def _archives_sql(tables: frozenset[str]) -> str:
                case when d.deal_id is null then 'already_restored'
                     when anyone.last_end > coalesce(own.last_end, '-infinity'::timestamp) then 'conflict'
                     else 'archive_deal' end as item_class,
-               case when d.deal_id is null then null else 'exists' end as value_now, 'archived' as value_restore,
+               case when d.deal_id is null then null
+                    else coalesce(strftime(d.updated_at::timestamp, '%Y-%m-%dT%H:%M:%SZ'), 'exists') end as value_now,
+               'archived' as value_restore,
                null::json as restore_row, c.undoes
         from created c
         left join {live}
