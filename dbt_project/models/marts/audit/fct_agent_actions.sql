@@ -17,7 +17,8 @@ touched_runs as (
 
 calls_to_compute as (
     select * from {{ ref('stg_raw__agent_events') }}
-    where event_type = 'tool_call' and run_id in (select run_id from touched_runs)
+    where event_type = 'tool_call' and {{ from_loads_of_touched_runs() }}
+      and run_id in (select run_id from touched_runs)
 ),
 
 chained as (

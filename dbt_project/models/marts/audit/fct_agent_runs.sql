@@ -18,7 +18,8 @@ touched_runs as (
 ),
 
 events as (
-    select * from {{ ref('stg_raw__agent_events') }} where run_id in (select run_id from touched_runs)
+    select * from {{ ref('stg_raw__agent_events') }}
+    where {{ from_loads_of_touched_runs() }} and run_id in (select run_id from touched_runs)
 ),
 
 actions as (
