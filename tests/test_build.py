@@ -114,3 +114,18 @@ def test_dagster_lineage_and_in_process_materialization(tmp_path: Path, dbt_mani
     assert result.success
     with connect(warehouse, read_only=True) as con:
         assert con.execute("select count(*) from fct_agent_runs").fetchone() == (3,)
+
+
+def test_build_refuses_a_warehouse_without_raw_layer_before_writing(tmp_path: Path) -> None:
+    from crmguard.errors import BadInput
+
+    with pytest.raises(BadInput, match="does not exist"):
+        build(tmp_path / "missing" / "warehouse.duckdb")
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect(warehouse) as con:
+        con.execute("create schema raw; create table raw.agent_events (event_id varchar)")
+    with pytest.raises(BadInput, match="no raw layer"):
+        build(warehouse)
+    with connect(warehouse, read_only=True) as con:  # the policy is published only for a build that runs
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
+    assert "policy" not in schemas, schemas

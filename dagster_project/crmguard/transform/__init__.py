@@ -20,7 +20,7 @@ from pathlib import Path
 
 from crmguard.errors import BadInput, CrmguardError
 from crmguard.paths import DBT_PROJECT_DIR, WAREHOUSE_FILENAME
-from crmguard.policy import publish_for_build
+from crmguard.policy import active_policy_path, load_policy, publish_policy
 from crmguard.warehouse import connect, table_exists
 
 WAREHOUSE_DIR_ENV = "CRMGUARD_WAREHOUSE_DIR"
@@ -73,13 +73,16 @@ def target_dir(warehouse: Path) -> Path:
     return warehouse.parent / "dbt_target"
 
 
-def require_raw_layer(warehouse: Path) -> None:
-    """Refuse early, in one line, when there is nothing to build from (and say when the file is locked)."""
+def prepare_for_build(warehouse: Path) -> None:
+    """Refuse early, in one line, when there is nothing to build from (and say when the file is locked);
+    then write the active policy's rule tables, which the verdicts read. One connection for both:
+    opening the 50k-account warehouse twice cost 0.1-0.5 s of every build."""
     if not warehouse.exists():
         raise BadInput(f"warehouse {warehouse} does not exist: run `crmguard ingest PATH` first")
-    with connect(warehouse, read_only=True) as con:
+    with connect(warehouse) as con:
         if not table_exists(con, "raw", "agent_events") or not table_exists(con, "raw", "crm_snapshots"):
             raise BadInput(f"warehouse {warehouse} has no raw layer: run `crmguard ingest PATH` first")
+        publish_policy(con, load_policy(active_policy_path()))
 
 
 def run_dbt(
@@ -141,8 +144,7 @@ def build(
     on_line: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """`dbt build` (models, snapshots, tests) on the warehouse: what `crmguard build` and the job run."""
-    require_raw_layer(warehouse)
-    publish_for_build(warehouse)  # the policy verdicts read the active policy's rule tables
+    prepare_for_build(warehouse)
     extra: list[str] = []
     if select:
         extra += ["--select", *select]
