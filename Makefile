@@ -26,9 +26,11 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium could not be installed: tests/test_report.py will skip and say so" >&2
 
-## test: the full test suite (what CI runs)
+## test: the full test suite (what CI runs), one worker per core by default (TEST_WORKERS=1 for serial);
+## each test file runs whole on one worker, so module and session fixtures are built once per worker
+TEST_WORKERS ?= 2
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## ui: the Dagster UI (dagster dev) on http://127.0.0.1:3000
 ui: setup
