@@ -191,11 +191,11 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
     chosen = select_suites(suites)
     run_id = f"chk_{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:8]}"
     with connect(path) as con:
-        store.ensure_store(con)
-        store.drop_batches(con)  # left over by a run that died before storing its results
-        present = _existing_tables(con)
+        present = store.existing_tables(con)
+        store.ensure_store(con, present)
+        store.drop_batches(con, present)  # left over by a run that died before storing its results
         seen = {} if full else store.last_success_watermarks(con)
-        plans = [_plan(con, suite, present, seen.get(suite.name)) for suite in chosen]
+        plans = _measure_batches(con, [_plan(con, suite, present, seen.get(suite.name)) for suite in chosen])
         if prescreen:
             plans = _screen(con, plans)
         for plan in plans:
@@ -219,11 +219,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _existing_tables(con) -> set[str]:
-    return {f"{schema}.{name}" for schema, name in
-            con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
-
-
 def _plan(con, suite: Suite, present: set[str], seen: dict[str, datetime] | None) -> _Plan:
     """Decide what the suite validates: rows newer than its last successful run's upper watermark
     (`seen[suite.name]`), or everything when there is none (first run, or `--full`)."""
@@ -244,13 +239,28 @@ def _plan_rows(con, suite: Suite, seen: dict[str, datetime] | None) -> _Plan:
         return _Plan(suite, None, upper, _count(con, suite.table))
     # Materialized once: every check re-reads its batch, and re-filtering the whole table for each
     # of them would cost as much as the full sweep. In memory (a temp table) for the screen; copied
-    # into the warehouse file only when GX, on its own connection, must read it. Every row newer than
-    # `since` is in the batch, so the batch's newest watermark is the table's: no second table scan.
+    # into the warehouse file only when GX, on its own connection, must read it.
     since = seen[suite.name]
     batch = store.temp_batch_table(suite.name)
     con.execute(f"create or replace temp table {batch} as select * from {suite.table} where {changed_rows(suite, seen)}")
-    rows, upper = con.execute(f"select count(*), max({suite.watermark}) from {batch}").fetchone()
-    return _Plan(suite, since, max(upper, since) if upper else since, int(rows))
+    return _Plan(suite, since, since, 0)  # rows and upper watermark: `_measure_batches`
+
+
+def _measure_batches(con, plans: list[_Plan]) -> list[_Plan]:
+    """Each incremental batch's row count and newest watermark, all in one query."""
+    batches = [p for p in plans if p.since is not None]
+    if not batches:
+        return plans
+    sql = " union all ".join(
+        f"select '{p.suite.name}' as suite, count(*) as n, max({p.suite.watermark})::timestamp as upper"
+        f" from {store.temp_batch_table(p.suite.name)}" for p in batches)
+    measured = {name: (int(rows), upper) for name, rows, upper in con.execute(sql).fetchall()}
+    return [_measured(p, *measured[p.suite.name]) if p.suite.name in measured else p for p in plans]
+
+
+def _measured(plan: _Plan, rows: int, upper: datetime | None) -> _Plan:
+    # Every row newer than `since` is in the batch, so its newest watermark is the table's.
+    return replace(plan, rows=rows, upper=max(upper, plan.since) if upper else plan.since)
 
 
 def _count(con, table: str) -> int:

@@ -167,12 +167,14 @@ def references(name: str, key: str, column: str, parent: str, parent_column: str
                nullable: bool = True, category: Category = "referential") -> gxe.Expectation:
     """A SQL check that every `column` of the batch exists as `parent.parent_column` (NULL allowed or not).
 
-    Written as NOT EXISTS, never `not in (select ...)`: DuckDB answers NOT IN with a mark join that
-    hashes the whole parent table first (0.2 s for 1M deals whatever the batch size), NOT EXISTS
-    with an anti join that probes the parent with the batch's few rows.
-    A NULL never equals a parent key, so NOT EXISTS alone already rejects a NULL reference; adding
-    `is null or ...` would turn the anti join back into a per-row subquery (10x slower on a batch).
+    Written as a LEFT JOIN keeping the unmatched rows, never `not in (select ...)`: DuckDB answers
+    NOT IN with a mark join that hashes the whole parent table first (0.2 s for 1M deals whatever the
+    batch size). The left join is also 35-50 % faster than NOT EXISTS (an anti join through a delim
+    join) on a full sweep and on a batch alike. Each batch row appears once whatever the parent holds:
+    only rows with no matching parent survive `p.col is null`, and a NULL reference never matches, so
+    a non-nullable reference is rejected by the join alone.
     """
-    missing = f"not exists (select 1 from {parent} p where p.{parent_column} = b.{column})"
+    missing = f"p.{parent_column} is null"
     offending = f"b.{column} is not null and {missing}" if nullable else missing
-    return no_rows(name, category, f"select b.{key} from (select * from {{batch}}) b where {offending}", why)
+    return no_rows(name, category, f"select b.{key} from (select * from {{batch}}) b left join {parent} p"
+                                   f" on p.{parent_column} = b.{column} where {offending}", why)

@@ -50,18 +50,20 @@ RESULT_COLUMNS = ("run_id", "suite", "expectation", "expectation_type", "categor
                   "observed", "unexpected_count", "sample_ids", "checked_at")
 
 
-def ensure_store(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the store's tables when missing (idempotent, so any writer may call it first)."""
-    if not _store_exists(con):
+def ensure_store(con: duckdb.DuckDBPyConnection, present: set[str] | None = None) -> None:
+    """Create the store's tables when missing (idempotent, so any writer may call it first).
+
+    `present`: the warehouse's tables as `schema.name`, when the caller has read them already.
+    """
+    tables = existing_tables(con) if present is None else present
+    if not {"quality.check_runs", "quality.check_results"} <= tables:
         con.execute(_DDL)
 
 
-def _store_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'quality'"
-        " and table_name in ('check_runs', 'check_results')"
-    ).fetchone()
-    return bool(row and row[0] == 2)
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every table and view of the warehouse as `schema.name`, from one catalog read."""
+    return {f"{schema}.{name}" for schema, name in
+            con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
 
 
 def batch_table(suite: str) -> str:
@@ -79,13 +81,11 @@ def persist_batch(con: duckdb.DuckDBPyConnection, suite: str) -> None:
     con.execute(f"create or replace table {batch_table(suite)} as select * from {temp_batch_table(suite)}")
 
 
-def drop_batches(con: duckdb.DuckDBPyConnection) -> None:
+def drop_batches(con: duckdb.DuckDBPyConnection, present: set[str] | None = None) -> None:
     """Drop the run's batch tables and checkpoint, so no DDL lingers in the WAL (STACK.md)."""
-    names = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'quality' and starts_with(table_name, ?)",
-        [BATCH_PREFIX],
-    ).fetchall()
-    for (name,) in names:
+    tables = existing_tables(con) if present is None else present
+    names = sorted(t.split(".", 1)[1] for t in tables if t.startswith(f"quality.{BATCH_PREFIX}"))
+    for name in names:
         con.execute(f"drop table quality.{quote_ident(name)}")
     if names:
         con.execute("checkpoint")
