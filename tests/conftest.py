@@ -8,6 +8,7 @@ real dbt build, exactly as a user would, so every test that reads the marts read
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -58,10 +59,24 @@ def make_world(folder: Path, seed: int = 7, incidents: str = "all", accounts: in
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """Parse the dbt project once (prepare_if_dev does nothing under pytest, STACK.md)."""
+    """Parse the dbt project once per test run (prepare_if_dev does nothing under pytest, STACK.md).
+
+    `make test` runs two pytest-xdist workers: the first to get here writes dbt_project/target under a
+    file lock and leaves a marker for this run, so the other never rewrites the manifest while the
+    first one's Dagster definitions read it.
+    """
     from crmguard.project import dbt_project
 
-    dbt_project.preparer.prepare(dbt_project)
+    target = Path(dbt_project.project_dir) / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    marker = target / f".prepared-{os.environ.get('PYTEST_XDIST_TESTRUNUID', f'serial-{os.getpid()}')}"
+    with open(target / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            for old in target.glob(".prepared-*"):
+                old.unlink()
+            dbt_project.preparer.prepare(dbt_project)
+            marker.touch()
     return dbt_project.manifest_path
 
 
