@@ -5,17 +5,20 @@ and the same item as import files."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from crmguard.crm.adapters import FileTarget, HubSpotClient
 from crmguard.crm.objects import OBJECTS
 from crmguard.crm.server import running_service
 from crmguard.crm.store import CrmStore
+from crmguard.ingest.run import ingest_paths
 from crmguard.restore.apply import apply_plan
 from crmguard.restore.approve import approve
 from crmguard.restore.flow import apply_with_audit
 from crmguard.restore.plan import Scope, create_plan
 from crmguard.restore.verify import verify_plan
+from crmguard.transform import build
 from crmguard.warehouse import connect
 
 
@@ -59,6 +62,7 @@ def test_a_deal_created_by_the_run_is_archived_and_verified(world_factory, tmp_p
                                "on i.plan_id = ? and i.item_no = r.item_no where r.receipt_id = ? "
                                "and i.object_id = ?", [plan.plan_id, receipt.receipt_id, deal_id]).fetchall()
         client.close()
+        snapshot = svc.store.export(tmp_path / "landing", datetime.now(UTC) + timedelta(seconds=1))
     assert receipt.status == "verified" and archived == [("archived", "archived", True)]
 
     # The same undo as import files: a HubSpot batch archive and a Salesforce Bulk API delete job, once.
@@ -74,6 +78,15 @@ def test_a_deal_created_by_the_run_is_archived_and_verified(world_factory, tmp_p
     assert [i["id"] for i in json.loads(hubspot.read_text())["inputs"]] == [deal_id]
     assert json.loads(job.read_text())["operation"] == "delete"
     assert rows.read_text().splitlines() == ["Id", deal_id]
+
+    # The next snapshot shows the deal gone; the restore job's archive call is the cause, not "unexplained".
+    ingest_paths(world.warehouse, [snapshot])
+    assert build(world.warehouse).success
+    with connect(world.warehouse, read_only=True) as con:
+        deleted = con.execute(
+            "select change_type, cause, rule from main.fct_change_attribution where record_type = 'observed_change'"
+            " and object_id = ? and window_end = (select max(captured_at) from raw.crm_snapshots)", [deal_id]).fetchall()
+    assert deleted == [("delete", "restore", "R1_restore")]
 
 
 def test_a_created_deal_someone_edited_after_the_plan_is_a_conflict_not_archived(world_factory, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 -- CRM shows. Deterministic rules, applied in order (the `rule` column names the one that decided):
 --
 -- Observed changes (record_type = observed_change; users are directory data and are not attributed):
---   R1_restore        updated_by is crmguard's restore identity (var restore_user_ids)      -> restore
+--   R1_restore        updated_by is crmguard's restore identity (var restore_user_ids), or a
+--                     delete of a record the restore job archived in the window (its
+--                     `archive_deal` call: a deleted record shows no writer)                 -> restore
 --   R2_agent_claim    a succeeded, non-dry-run claim in the same window on the same object and field
 --                     with the same canonical new value (for a create: any such claim on the object);
 --                     several match -> the latest (occurred_at, event_id, claim index)      -> agent
@@ -51,6 +53,23 @@ all_claims as (
         on claims.occurred_at <= snapshots.captured_at
        and (snapshots.previous_captured_at is null or claims.occurred_at > snapshots.previous_captured_at)
     where claims.status = 'succeeded'
+),
+
+-- The restore job's archives (`crmguard restore apply` ingests its action log before the next
+-- snapshot): the evidence R1 needs for a delete, which carries no writer of its own.
+restore_archives as (
+    select distinct
+        actions.target_object_type as object_type,
+        actions.target_object_id as object_id,
+        snapshots.captured_at as window_end
+    from {{ ref('fct_agent_actions') }} as actions
+    inner join snapshots
+        on actions.occurred_at <= snapshots.captured_at
+       and (snapshots.previous_captured_at is null or actions.occurred_at > snapshots.previous_captured_at)
+    where actions.tool_name = 'archive_deal'
+      and actions.status = 'succeeded'
+      and not coalesce(actions.dry_run, false)
+      and actions.actor_id in ({{ "'" ~ var('restore_user_ids') | join("', '") ~ "'" }})
 ),
 
 {% if is_incremental() -%}
@@ -156,7 +175,8 @@ observed_attributed as (
         real_claim.claim_id as real_claim_id,
         dry_claim.claim_id as dry_claim_id,
         case
-            when observed.updated_by in ({{ "'" ~ var('restore_user_ids') | join("', '") ~ "'" }}) then 'R1_restore'
+            when observed.updated_by in ({{ "'" ~ var('restore_user_ids') | join("', '") ~ "'" }})
+                 or archive.object_id is not null then 'R1_restore'
             when real_claim.claim_id is not null then 'R2_agent_claim'
             when dry_claim.claim_id is not null and dry_claim.actor_id = observed.updated_by then 'R3_dry_run_claim'
             when observed.updated_by in (select user_id from human_users) then 'R4_human_writer'
@@ -169,6 +189,11 @@ observed_attributed as (
         on real_claim.change_id = observed.change_id and not real_claim.dry_run and real_claim.match_order = 1
     left join matches as dry_claim
         on dry_claim.change_id = observed.change_id and dry_claim.dry_run and dry_claim.match_order = 1
+    left join restore_archives as archive
+        on observed.change_type = 'delete'
+       and archive.object_type = observed.object_type
+       and archive.object_id = observed.object_id
+       and archive.window_end = observed.window_end
 ),
 
 observed_rows as (
