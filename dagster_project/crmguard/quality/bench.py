@@ -17,8 +17,8 @@ from crmguard.bench.timing import BenchResult, Stopwatch
 from crmguard.paths import WAREHOUSE_FILENAME
 from crmguard.quality.catalog import all_suites
 from crmguard.quality.runner import UNCHANGED, run_checks
-from crmguard.quality.screen import counts_sql
 from crmguard.quality.sample_world import SNAPSHOT, build_sample_world
+from crmguard.quality.screen import counts_sql
 from crmguard.quality.spec import Suite
 from crmguard.warehouse import connect
 

@@ -36,9 +36,9 @@ from crmguard.quality.gx_duckdb import gx_session
 from crmguard.quality.screen import row_checks, screen
 from crmguard.quality.spec import (
     COUNT_FORMAT,
-    VERDICT_FORMAT,
     CRITICAL,
     SAMPLE_SIZE,
+    VERDICT_FORMAT,
     ExpectNoOffendingRows,
     Suite,
     evidence,

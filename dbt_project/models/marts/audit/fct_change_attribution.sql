@@ -50,8 +50,7 @@ all_claims as (
         snapshots.captured_at as window_end
     from {{ ref('fct_claimed_changes') }} as claims
     left join snapshots
-        on claims.occurred_at <= snapshots.captured_at
-       and (snapshots.previous_captured_at is null or claims.occurred_at > snapshots.previous_captured_at)
+        on {{ in_snapshot_window('claims.occurred_at') }}
     where claims.status = 'succeeded'
 ),
 
@@ -64,8 +63,7 @@ restore_archives as (
         snapshots.captured_at as window_end
     from {{ ref('fct_agent_actions') }} as actions
     inner join snapshots
-        on actions.occurred_at <= snapshots.captured_at
-       and (snapshots.previous_captured_at is null or actions.occurred_at > snapshots.previous_captured_at)
+        on {{ in_snapshot_window('actions.occurred_at') }}
     where actions.tool_name = 'archive_deal'
       and actions.status = 'succeeded'
       and not coalesce(actions.dry_run, false)
