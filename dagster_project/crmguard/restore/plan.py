@@ -235,31 +235,16 @@ def _recreate_sql(tables: frozenset[str]) -> str:
 
 
 _REVERTS = f"""
-    per_field_events as (
+    per_field as (
         select object_type, object_id, field,
                arg_min(old_value, window_end) as value_restore,
                max(window_end) as last_scoped_end,
-               min(event_id) as first_event, max(event_id) as last_event
+               {_UNDOES} as undoes
         from scoped s anti join (select object_type, object_id from recreate union all
                                  select object_type, object_id from created) r
              on r.object_type = s.object_type and r.object_id = s.object_id
         where change_type = 'update' and field is not null
         group by all
-    ),
-    several_events as (
-        select object_type, object_id, field, list_sort(list_distinct(list(event_id))) as undoes
-        from scoped semi join (select object_type, object_id, field from per_field_events
-                               where first_event <> last_event) m using (object_type, object_id, field)
-        where change_type = 'update'
-        group by all
-    ),
-    per_field as (
-        -- most fields were changed by one event: min = max answers them without a list per group (a list
-        -- aggregate over every group was the plan's most expensive step); only the others build one
-        select p.object_type, p.object_id, p.field, p.value_restore, p.last_scoped_end,
-               case when p.first_event = p.last_event then [p.first_event]
-                    when p.first_event is null then []::varchar[] else m.undoes end as undoes
-        from per_field_events p left join several_events m using (object_type, object_id, field)
     ),
     latest as (
         select p.object_type, p.object_id, p.field,
