@@ -53,28 +53,3 @@
 {% macro duckdb__json_array_length(expr) -%}
     coalesce(cast(json_array_length(json_extract({{ expr }}, '$[*]')) as integer), 0)
 {%- endmacro %}
-
-{#- Many fields of one JSON document, parsed once: `json_fields` extracts `paths` (a list of JSONPath
-    strings) into one value per row, `json_field` reads one of them back. One json_extract_string per
-    field parsed the payload again for each (the staging view has ~35 fields: 1M calls took 22 s against
-    5.5 s parsed once). The default keeps the document and extracts per field: an engine without a
-    many-paths extract still runs the models. -#}
-{% macro json_fields(expr, paths, as_json=false) -%}
-    {{ return(adapter.dispatch('json_fields', 'crmguard')(expr, paths, as_json)) }}
-{%- endmacro %}
-{% macro default__json_fields(expr, paths, as_json) -%}
-    {{ expr }}
-{%- endmacro %}
-{% macro duckdb__json_fields(expr, paths, as_json) -%}
-    {{ 'json_extract' if as_json else 'json_extract_string' }}({{ expr }}, [{% for path in paths %}'{{ path }}'{% if not loop.last %}, {% endif %}{% endfor %}])
-{%- endmacro %}
-
-{% macro json_field(fields, paths, path, as_json=false) -%}
-    {{ return(adapter.dispatch('json_field', 'crmguard')(fields, paths, path, as_json)) }}
-{%- endmacro %}
-{% macro default__json_field(fields, paths, path, as_json) -%}
-    {{ json_get(fields, path) if as_json else json_str(fields, path) }}
-{%- endmacro %}
-{% macro duckdb__json_field(fields, paths, path, as_json) -%}
-    {{ fields }}[{{ paths.index(path) + 1 }}]
-{%- endmacro %}
