@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conftest import run_cli
 from crmguard.crm.adapters import FileTarget, HubSpotClient
 from crmguard.crm.objects import OBJECTS
 from crmguard.crm.server import running_service
@@ -118,3 +119,37 @@ def test_a_created_deal_someone_edited_after_the_plan_is_a_conflict_not_archived
     assert [(outcome, error) for outcome, _, error in logged] == [("conflict", "live value drifted from the plan")]
     assert live[deal_id]["name"] == "Renamed by its account executive"
     assert receipt.status == "verified"  # a conflict is left as it was, and verify expects exactly that
+
+
+def test_a_deal_created_after_the_latest_snapshot_is_archived_from_the_live_crm(tmp_path: Path) -> None:
+    """The run created the deal after the latest ingested snapshot: no snapshot shows it, so the plan cannot
+    say it is gone. The item is an `archive_deal` without a value now, and apply archives it from the CRM."""
+    root, warehouse = tmp_path / "world", tmp_path / "wh" / "warehouse.duckdb"
+    run_cli("generate", "--out", str(root), "--seed", "7", "--accounts", "300", "--days", "5",
+            "--incidents", "mass_reassignment")
+    snapshots = sorted((root / "crm").iterdir())
+    ingest_paths(warehouse, sorted((root / "actions").glob("*.jsonl")) + snapshots[:-1])  # not the last one
+    assert build(warehouse).success
+    with connect(warehouse) as con:
+        found = con.execute(
+            "select target_object_id, event_id from main.fct_agent_actions where tool_name = 'create_deal'"
+            " and status = 'succeeded' and not dry_run"
+            " and target_object_id not in (select deal_id from main.scd_crm_deals) order by event_id limit 1"
+        ).fetchone()
+        assert found is not None, "the last day of the generated world creates deals"
+        deal_id, event_id = found
+        ops = [r[0] for r in con.execute("select user_id from main.dim_users where role = 'ops' order by 1").fetchall()]
+        plan = create_plan(con, Scope(event_ids=(event_id,)), ops[0])
+        items = con.execute("select field, item_class, value_now from restore.items where plan_id = ?",
+                            [plan.plan_id]).fetchall()
+        approve(con, plan.plan_id, ops[1])
+    assert items == [(None, "archive_deal", None)]
+    store = CrmStore(tmp_path / "crm")
+    store.seed(snapshots[-1])  # the CRM as it is now: the deal exists
+    store.close()
+    with running_service(tmp_path / "crm") as svc, connect(warehouse) as con:
+        client = HubSpotClient(svc.url, "usr_crmguard_restore", name="local", backoff=0.01)
+        report = apply_plan(con, plan.plan_id, client)
+        gone = svc.store.read(OBJECTS["deals"], [deal_id]) == {}
+        client.close()
+    assert report.outcomes == {"written": 1} and gone

@@ -343,17 +343,21 @@ def _created_sql(tables: frozenset[str], scope: Scope) -> str:
 
 
 def _archives_sql(tables: frozenset[str]) -> str:
-    """`archive_deal` per created deal; `already_restored` when it is gone, `conflict` when anyone else changed
-    it after the scope's last change of it (archiving would throw their work away: never unless forced).
+    """`archive_deal` per created deal; `already_restored` when a snapshot showed it and it is gone,
+    `conflict` when anyone else changed it after the scope's last change of it (archiving would throw
+    their work away: never unless forced).
 
     Its value now is the deal's last-modified time as the latest snapshot shows it (canonical text; `exists`
     when the CRM gave none): apply re-reads it, and a deal modified since then is a conflict, not an archive.
+    A deal no snapshot has shown yet (created after the latest one) is an `archive_deal` with no value now:
+    apply reads the CRM, archives it if it is there and skips it if it is not.
     """
     live = ("main.dim_crm_deals d on d.deal_id = c.object_id" if "dim_crm_deals" in tables
             else "(select null::varchar as deal_id) d on false")
     return f"""
         select c.object_type, c.object_id, null as field,
-               case when d.deal_id is null then 'already_restored'
+               case when d.deal_id is null and anyone.last_end is not null then 'already_restored'
+                    when d.deal_id is null then 'archive_deal'
                     when anyone.last_end > coalesce(own.last_end, '-infinity'::timestamp) then 'conflict'
                     else 'archive_deal' end as item_class,
                case when d.deal_id is null then null
