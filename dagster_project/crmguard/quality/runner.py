@@ -33,7 +33,7 @@ from crmguard.paths import warehouse_path
 from crmguard.quality import store
 from crmguard.quality.catalog import select_suites
 from crmguard.quality.gx_duckdb import gx_session
-from crmguard.quality.screen import row_checks, screen
+from crmguard.quality.screen import changed_rows_screen_sql, row_checks, screen
 from crmguard.quality.spec import (
     COUNT_FORMAT,
     CRITICAL,
@@ -195,12 +195,16 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
         store.ensure_store(con, present)
         store.drop_batches(con, present)  # left over by a run that died before storing its results
         seen = {} if full else store.last_success_watermarks(con)
-        plans = _measure_batches(con, [_plan(con, suite, present, seen.get(suite.name)) for suite in chosen])
-        if prescreen:
-            plans = _screen(con, plans)
+        plans = _plan_and_screen(con, chosen, present, seen) if prescreen else None
+        in_memory = plans is None  # suite by suite: each changed batch is a temp table
+        if in_memory:  # GX validates everything, or the one-query plan could not run (this names why)
+            plans = _measure_batches(con, [_plan(con, suite, present, seen.get(suite.name)) for suite in chosen])
+            if prescreen:
+                plans = _screen(con, plans)
         for plan in plans:
-            if plan.mode == INCREMENTAL and plan.needs_gx:
-                store.persist_batch(con, plan.suite.name)  # GX reads it through its own connection
+            if plan.mode == INCREMENTAL and plan.needs_gx:  # GX reads it through its own connection
+                name = plan.suite.name
+                store.persist_batch(con, name, None if in_memory else _changed_rows_query(plan.suite, seen[name]))
         started = _utc_now()
         if not any(plan.needs_gx for plan in plans):
             runs = [_validate(None, plan, progress) for plan in plans]
@@ -217,6 +221,34 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
 
 def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _plan_and_screen(con, suites: tuple[Suite, ...], present: set[str],
+                     seen: dict[str, dict[str, datetime]]) -> list[_Plan] | None:
+    """Plan and screen the incremental suites in one query (`screen.changed_rows_screen_sql`); None when
+    no suite is incremental or the query cannot run (the suite-by-suite path then names the problem)."""
+    changed = [suite for suite in suites if suite.name in seen]
+    if not changed or any(suite.table not in present for suite in suites):
+        return None
+    try:
+        rows = con.execute(changed_rows_screen_sql([(s, changed_rows(s, seen[s.name])) for s in changed])).fetchall()
+    except duckdb.Error:
+        return None
+    measured = {suite: (int(count), upper) for suite, expectation, count, upper in rows if expectation is None}
+    counts: dict[str, dict[str, int]] = {suite.name: {} for suite in changed}
+    for suite, expectation, unexpected, _ in rows:
+        if expectation is not None:
+            counts[suite][expectation] = int(unexpected)
+    return [
+        _measured(replace(_Plan(suite, seen[suite.name][suite.name], None, 0), screened=counts[suite.name]),
+                  *measured[suite.name])
+        if suite.name in seen else _plan(con, suite, present, None)
+        for suite in suites
+    ]
+
+
+def _changed_rows_query(suite: Suite, seen: dict[str, datetime]) -> str:
+    return f"select * from {suite.table} where {changed_rows(suite, seen)}"
 
 
 def _plan(con, suite: Suite, present: set[str], seen: dict[str, datetime] | None) -> _Plan:
@@ -242,7 +274,7 @@ def _plan_rows(con, suite: Suite, seen: dict[str, datetime] | None) -> _Plan:
     # into the warehouse file only when GX, on its own connection, must read it.
     since = seen[suite.name]
     batch = store.temp_batch_table(suite.name)
-    con.execute(f"create or replace temp table {batch} as select * from {suite.table} where {changed_rows(suite, seen)}")
+    con.execute(f"create or replace temp table {batch} as {_changed_rows_query(suite, seen)}")
     return _Plan(suite, since, since, 0)  # rows and upper watermark: `_measure_batches`
 
 

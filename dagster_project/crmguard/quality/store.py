@@ -76,9 +76,11 @@ def temp_batch_table(suite: str) -> str:
     return f"temp.main.{quote_ident(BATCH_PREFIX + suite)}"
 
 
-def persist_batch(con: duckdb.DuckDBPyConnection, suite: str) -> None:
-    """Copy a suite's in-memory batch into the warehouse, where GX's own connection can read it."""
-    con.execute(f"create or replace table {batch_table(suite)} as select * from {temp_batch_table(suite)}")
+def persist_batch(con: duckdb.DuckDBPyConnection, suite: str, rows_sql: str | None = None) -> None:
+    """Write a suite's batch into the warehouse, where GX's own connection can read it: its in-memory
+    batch, or `rows_sql` (a query selecting the changed rows) when none was materialized."""
+    source = rows_sql or f"select * from {temp_batch_table(suite)}"
+    con.execute(f"create or replace table {batch_table(suite)} as {source}")
 
 
 def drop_batches(con: duckdb.DuckDBPyConnection, present: set[str] | None = None) -> None:
