@@ -25,9 +25,11 @@ SUITE = Suite(
         in_set("record_type", ["observed_change", "claimed_write"]),
         no_rows(
             "agent_writes_verified", "post_action",
-            "select attribution_id from {batch} where record_type = 'claimed_write'"
-            " and verification in ('not_observed', 'diverged') and event_id in ("
-            "select event_id from main.fct_agent_actions where status = 'succeeded' and not coalesce(dry_run, false))",
+            # EXISTS, not `event_id in (select ... from fct_agent_actions)`: on a whole table the IN hashed
+            # every action's id (15 ms for 300k actions with no unverified claim at all, 1 ms as EXISTS)
+            "select b.attribution_id from (select * from {batch}) b where b.record_type = 'claimed_write'"
+            " and b.verification in ('not_observed', 'diverged') and exists (select 1 from main.fct_agent_actions a"
+            " where a.event_id = b.event_id and a.status = 'succeeded' and not coalesce(a.dry_run, false))",
             "every succeeded, non-dry-run agent write shows up in the next CRM snapshot with the claimed value",
         ),
         no_rows(
