@@ -25,7 +25,12 @@ def active_policy_path() -> Path:
 
 def publish_for_build(warehouse: Path, policy_path: Path | None = None) -> Policy:
     """Validate the active policy and write its rule tables into the warehouse before dbt runs."""
-    policy = load_policy(policy_path or active_policy_path())
     with connect(warehouse) as con:
-        publish_policy(con, policy)
+        return publish_active_policy(con, policy_path)
+
+
+def publish_active_policy(con, policy_path: Path | None = None) -> Policy:
+    """The same on an open connection (a caller that also checks the raw layer opens the file once)."""
+    policy = load_policy(policy_path or active_policy_path())
+    publish_policy(con, policy)
     return policy

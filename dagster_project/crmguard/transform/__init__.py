@@ -20,7 +20,7 @@ from pathlib import Path
 
 from crmguard.errors import BadInput, CrmguardError
 from crmguard.paths import DBT_PROJECT_DIR, WAREHOUSE_FILENAME
-from crmguard.policy import active_policy_path, load_policy, publish_policy
+from crmguard.policy import publish_active_policy
 from crmguard.warehouse import connect, table_exists
 
 WAREHOUSE_DIR_ENV = "CRMGUARD_WAREHOUSE_DIR"
@@ -82,7 +82,7 @@ def prepare_for_build(warehouse: Path) -> None:
     with connect(warehouse) as con:
         if not table_exists(con, "raw", "agent_events") or not table_exists(con, "raw", "crm_snapshots"):
             raise BadInput(f"warehouse {warehouse} has no raw layer: run `crmguard ingest PATH` first")
-        publish_policy(con, load_policy(active_policy_path()))
+        publish_active_policy(con)
 
 
 def run_dbt(
