@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crmguard.errors import BadInput
 from crmguard.quality.runner import FULL, INCREMENTAL, UNCHANGED, run_checks
 from crmguard.quality.sample_world import build_sample_world
 from crmguard.warehouse import connect
@@ -129,3 +130,20 @@ def test_sql_screen_stores_what_gx_alone_stores(checked_world: Path, tmp_path: P
     assert failed == {("deals", "amount_not_negative", 2), ("meetings", "contact_exists", 1),
                       ("sequence_enrollments", "no_active_enrollment_for_unreachable_contact", 1)}
     assert sum(1 for r in stored if r[5]) > 20  # the passes the screen decided are stored too
+
+
+def test_a_check_the_screen_cannot_run_is_left_to_gx(checked_world: Path) -> None:
+    """A column a check reads is gone: the one-query screen cannot run, so it screens nothing; every
+    changed suite goes to GX, which fails only the check that reads the column (with no count)."""
+    _edit(checked_world, "alter table dim_crm_deals drop column discount_pct;"
+                         f" update dim_crm_deals set captured_at = {NEXT_SNAPSHOT} where deal_id = 'd5'")
+    deals = next(s for s in run_checks(checked_world).suites if s.name == "deals")
+    assert (deals.mode, deals.rows_checked) == (INCREMENTAL, 1)
+    assert [o.expectation for o in deals.failed] == ["discount_within_bounds"]
+    assert deals.failed[0].unexpected_count is None
+
+
+def test_a_suite_whose_changed_rows_cannot_be_read_is_named(checked_world: Path) -> None:
+    _edit(checked_world, "alter table dim_crm_deals drop column captured_at")
+    with pytest.raises(BadInput, match=r"suite deals: main.dim_crm_deals does not have the documented columns"):
+        run_checks(checked_world)

@@ -1,7 +1,7 @@
 """Runs the suites: plan (full or incremental per suite), screen, validate with GX in DuckDB SQL, store.
 
-A full sweep validates every expectation with GX. An incremental run materializes each changed
-suite's rows in memory, counts every row check's offending rows over them in one SQL query
+A full sweep validates every expectation with GX. An incremental run reads each changed suite's
+rows once and counts every row check's offending rows over them, all in one SQL query
 (`quality.screen`), and hands GX only the checks that query flagged, on a copy of their batch in
 the warehouse; the others are stored as the pass GX would report.
 
@@ -33,7 +33,7 @@ from crmguard.paths import warehouse_path
 from crmguard.quality import store
 from crmguard.quality.catalog import select_suites
 from crmguard.quality.gx_duckdb import gx_session
-from crmguard.quality.screen import changed_rows_screen_sql, row_checks, screen
+from crmguard.quality.screen import changed_rows_screen_sql, row_checks
 from crmguard.quality.spec import (
     COUNT_FORMAT,
     CRITICAL,
@@ -141,7 +141,7 @@ class _Plan:
         return self.mode != UNCHANGED and self.for_gx != set()
 
     def batch_query(self) -> str:
-        """The whole table, or on an incremental run the changed rows materialized by `_plan`."""
+        """The whole table, or on an incremental run the changed rows written by `store.persist_batch`."""
         return f"select * from {self.suite.table if self.since is None else store.batch_table(self.suite.name)}"
 
 
@@ -195,16 +195,10 @@ def run_checks(warehouse: str | Path | None = None, suites: list[str] | None = N
         store.ensure_store(con, present)
         store.drop_batches(con, present)  # left over by a run that died before storing its results
         seen = {} if full else store.last_success_watermarks(con)
-        plans = _plan_and_screen(con, chosen, present, seen) if prescreen else None
-        in_memory = plans is None  # suite by suite: each changed batch is a temp table
-        if in_memory:  # GX validates everything, or the one-query plan could not run (this names why)
-            plans = _measure_batches(con, [_plan(con, suite, present, seen.get(suite.name)) for suite in chosen])
-            if prescreen:
-                plans = _screen(con, plans)
+        plans = _plan(con, chosen, present, seen, prescreen)
         for plan in plans:
             if plan.mode == INCREMENTAL and plan.needs_gx:  # GX reads it through its own connection
-                name = plan.suite.name
-                store.persist_batch(con, name, None if in_memory else _changed_rows_query(plan.suite, seen[name]))
+                store.persist_batch(con, plan.suite.name, _changed_rows_query(plan.suite, seen[plan.suite.name]))
         started = _utc_now()
         if not any(plan.needs_gx for plan in plans):
             runs = [_validate(None, plan, progress) for plan in plans]
@@ -223,94 +217,70 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _plan_and_screen(con, suites: tuple[Suite, ...], present: set[str],
-                     seen: dict[str, dict[str, datetime]]) -> list[_Plan] | None:
-    """Plan and screen the incremental suites in one query (`screen.changed_rows_screen_sql`); None when
-    no suite is incremental or the query cannot run (the suite-by-suite path then names the problem)."""
-    changed = [suite for suite in suites if suite.name in seen]
-    if not changed or any(suite.table not in present for suite in suites):
-        return None
+def _plan(con, suites: tuple[Suite, ...], present: set[str], seen: dict[str, dict[str, datetime]],
+          prescreen: bool) -> list[_Plan]:
+    """What each suite validates: everything when it has no successful run yet (or on `--full`), else
+    the rows changed since, measured (and screened, unless `prescreen` is off) in one query."""
+    for suite in suites:
+        if suite.table not in present:
+            raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
+    changed = _plan_changed(con, [suite for suite in suites if suite.name in seen], seen, prescreen)
+    return [changed[suite.name] if suite.name in changed else _plan_full(con, suite) for suite in suites]
+
+
+def _plan_full(con, suite: Suite) -> _Plan:
     try:
-        rows = con.execute(changed_rows_screen_sql([(s, changed_rows(s, seen[s.name])) for s in changed])).fetchall()
-    except duckdb.Error:
-        return None
+        rows, upper = con.execute(f"select count(*), max({suite.watermark}) from {suite.table}").fetchone()
+    except duckdb.Error as exc:
+        raise _missing_columns(suite, exc) from None
+    return _Plan(suite, None, upper, int(rows))
+
+
+def _plan_changed(con, suites: list[Suite], seen: dict[str, dict[str, datetime]], prescreen: bool) -> dict[str, _Plan]:
+    """The incremental suites' changed-row counts and newest watermarks, and (`prescreen`) every row
+    check's offending-row count over those rows, from one query (`screen.changed_rows_screen_sql`).
+
+    A screen that cannot run (a check reading a missing column, say) screens nothing: GX then validates
+    every expectation and reports each one's error on its own. A suite whose changed rows cannot be
+    read at all is named.
+    """
+    if not suites:
+        return {}
+    predicates = [(suite, changed_rows(suite, seen[suite.name])) for suite in suites]
+    try:
+        rows = con.execute(changed_rows_screen_sql(predicates, screen=prescreen)).fetchall()
+    except duckdb.Error as exc:
+        if prescreen:
+            return _plan_changed(con, suites, seen, prescreen=False)
+        for suite, predicate in predicates:
+            try:
+                con.execute(f"select count(*), max({suite.watermark}) from {suite.table} where {predicate}")
+            except duckdb.Error as broken:
+                raise _missing_columns(suite, broken) from None
+        raise exc
     measured = {suite: (int(count), upper) for suite, expectation, count, upper in rows if expectation is None}
-    counts: dict[str, dict[str, int]] = {suite.name: {} for suite in changed}
+    counts: dict[str, dict[str, int]] = {suite.name: {} for suite in suites}
     for suite, expectation, unexpected, _ in rows:
         if expectation is not None:
             counts[suite][expectation] = int(unexpected)
-    return [
-        _measured(replace(_Plan(suite, seen[suite.name][suite.name], None, 0), screened=counts[suite.name]),
-                  *measured[suite.name])
-        if suite.name in seen else _plan(con, suite, present, None)
-        for suite in suites
-    ]
+    plans = {}
+    for suite in suites:
+        since = seen[suite.name][suite.name]
+        count, upper = measured[suite.name]
+        # every row newer than `since` is among the changed rows, so their newest watermark is the table's
+        plans[suite.name] = _Plan(suite, since, max(upper, since) if upper else since, count,
+                                  counts[suite.name] if prescreen else None)
+    return plans
+
+
+def _missing_columns(suite: Suite, exc: duckdb.Error) -> BadInput:
+    reason = str(exc).splitlines()[0]
+    return BadInput(f"suite {suite.name}: {suite.table} does not have the documented columns ({reason}); "
+                    "rebuild it with `crmguard build`")
 
 
 def _changed_rows_query(suite: Suite, seen: dict[str, datetime]) -> str:
     return f"select * from {suite.table} where {changed_rows(suite, seen)}"
-
-
-def _plan(con, suite: Suite, present: set[str], seen: dict[str, datetime] | None) -> _Plan:
-    """Decide what the suite validates: rows newer than its last successful run's upper watermark
-    (`seen[suite.name]`), or everything when there is none (first run, or `--full`)."""
-    if suite.table not in present:
-        raise BadInput(f"suite {suite.name}: table {suite.table} does not exist; run `crmguard build` first")
-    try:
-        return _plan_rows(con, suite, seen)
-    except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise BadInput(f"suite {suite.name}: {suite.table} does not have the documented columns ({reason}); "
-                       "rebuild it with `crmguard build`") from None
-
-
-def _plan_rows(con, suite: Suite, seen: dict[str, datetime] | None) -> _Plan:
-    """The watermark range and the rows to validate (materialized when incremental)."""
-    if seen is None:
-        upper = con.execute(f"select max({suite.watermark}) from {suite.table}").fetchone()[0]
-        return _Plan(suite, None, upper, _count(con, suite.table))
-    # Materialized once: every check re-reads its batch, and re-filtering the whole table for each
-    # of them would cost as much as the full sweep. In memory (a temp table) for the screen; copied
-    # into the warehouse file only when GX, on its own connection, must read it.
-    since = seen[suite.name]
-    batch = store.temp_batch_table(suite.name)
-    con.execute(f"create or replace temp table {batch} as {_changed_rows_query(suite, seen)}")
-    return _Plan(suite, since, since, 0)  # rows and upper watermark: `_measure_batches`
-
-
-def _measure_batches(con, plans: list[_Plan]) -> list[_Plan]:
-    """Each incremental batch's row count and newest watermark, all in one query."""
-    batches = [p for p in plans if p.since is not None]
-    if not batches:
-        return plans
-    sql = " union all ".join(
-        f"select '{p.suite.name}' as suite, count(*) as n, max({p.suite.watermark})::timestamp as upper"
-        f" from {store.temp_batch_table(p.suite.name)}" for p in batches)
-    measured = {name: (int(rows), upper) for name, rows, upper in con.execute(sql).fetchall()}
-    return [_measured(p, *measured[p.suite.name]) if p.suite.name in measured else p for p in plans]
-
-
-def _measured(plan: _Plan, rows: int, upper: datetime | None) -> _Plan:
-    # Every row newer than `since` is in the batch, so its newest watermark is the table's.
-    return replace(plan, rows=rows, upper=max(upper, plan.since) if upper else plan.since)
-
-
-def _count(con, table: str) -> int:
-    return int(con.execute(f"select count(*) from {table}").fetchone()[0])
-
-
-def _screen(con, plans: list[_Plan]) -> list[_Plan]:
-    """Count every changed suite's row-check offenders over its batch, in one query.
-
-    A screen that cannot run (a column missing from a table, say) screens nothing: GX then validates
-    every expectation and reports each one's error on its own.
-    """
-    changed = [p for p in plans if p.mode == INCREMENTAL]
-    try:
-        counts = screen(con, [(p.suite, store.temp_batch_table(p.suite.name)) for p in changed])
-    except duckdb.Error:
-        counts = {}
-    return [replace(p, screened=counts[p.suite.name]) if p.suite.name in counts else p for p in plans]
 
 
 def _validate(datasource: SQLDatasource | None, plan: _Plan, progress: Callable[[str], None]) -> SuiteRun:

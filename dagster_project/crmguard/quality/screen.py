@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
 import great_expectations.expectations as gxe
 
 from crmguard.quality.spec import Suite, expectation_name, is_metadata_check
@@ -63,12 +62,12 @@ def counts_sql(checks: Iterable[tuple[Suite, gxe.Expectation, str]]) -> str:
     return "\nunion all\n".join(parts)
 
 
-def changed_rows_screen_sql(changed: list[tuple[Suite, str]]) -> str:
+def changed_rows_screen_sql(changed: list[tuple[Suite, str]], screen: bool = True) -> str:
     """The incremental run's plan and screen in one query, for (suite, changed-rows predicate) pairs.
 
-    Each suite's changed rows are a materialized CTE (read once, like a temp table, without a statement
-    and a catalog entry per suite); the query returns (suite, expectation, unexpected, upper) rows: per
-    suite one row with expectation NULL, its changed-row count and newest watermark, then every row
+    Each suite's changed rows are a materialized CTE, read once (DuckDB reads only the columns the
+    checks use); the query returns (suite, expectation, unexpected, upper) rows: per suite one row
+    with expectation NULL, its changed-row count and newest watermark, then (`screen`) every row
     check's offending-row count over those rows.
     """
     def cte(suite: Suite) -> str:
@@ -79,16 +78,6 @@ def changed_rows_screen_sql(changed: list[tuple[Suite, str]]) -> str:
     measured = " union all ".join(
         f"select '{suite.name}' as suite, null::varchar as expectation, count(*)::bigint as unexpected,"
         f" max({suite.watermark})::timestamp as upper from {cte(suite)}" for suite, _ in changed)
-    checks = [(suite, e, cte(suite)) for suite, _ in changed for e in row_checks(suite)]
+    checks = [(suite, e, cte(suite)) for suite, _ in changed for e in row_checks(suite)] if screen else []
     screened = f" union all select *, null::timestamp from ({counts_sql(checks)})" if checks else ""
     return f"with {changed_ctes} {measured}{screened}"
-
-
-def screen(con: duckdb.DuckDBPyConnection, batches: list[tuple[Suite, str]]) -> dict[str, dict[str, int]]:
-    """Offending-row counts of every row check of each (suite, batch relation), in one query."""
-    checks = [(suite, e, relation) for suite, relation in batches for e in row_checks(suite)]
-    counts: dict[str, dict[str, int]] = {suite.name: {} for suite, _ in batches}
-    if checks:
-        for suite, expectation, unexpected in con.execute(counts_sql(checks)).fetchall():
-            counts[suite][expectation] = int(unexpected)
-    return counts

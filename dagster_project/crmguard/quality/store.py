@@ -71,16 +71,9 @@ def batch_table(suite: str) -> str:
     return f"quality.{quote_ident(BATCH_PREFIX + suite)}"
 
 
-def temp_batch_table(suite: str) -> str:
-    """The same rows in memory (a temp table of the planning connection), for the SQL screen."""
-    return f"temp.main.{quote_ident(BATCH_PREFIX + suite)}"
-
-
-def persist_batch(con: duckdb.DuckDBPyConnection, suite: str, rows_sql: str | None = None) -> None:
-    """Write a suite's batch into the warehouse, where GX's own connection can read it: its in-memory
-    batch, or `rows_sql` (a query selecting the changed rows) when none was materialized."""
-    source = rows_sql or f"select * from {temp_batch_table(suite)}"
-    con.execute(f"create or replace table {batch_table(suite)} as {source}")
+def persist_batch(con: duckdb.DuckDBPyConnection, suite: str, rows_sql: str) -> None:
+    """Write a suite's changed rows (`rows_sql`) into the warehouse, where GX's own connection can read them."""
+    con.execute(f"create or replace table {batch_table(suite)} as {rows_sql}")
 
 
 def drop_batches(con: duckdb.DuckDBPyConnection, present: set[str] | None = None) -> None:
