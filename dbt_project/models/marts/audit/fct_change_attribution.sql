@@ -29,6 +29,7 @@
 -- by attribution_id (a pending claim keeps its id when a snapshot closes its window).
 {{ config(materialized='incremental', unique_key='attribution_id', incremental_strategy='delete+insert',
           on_schema_change='append_new_columns') }}
+{%- set restore_ids = "'" ~ var('restore_user_ids') | join("', '") ~ "'" %}
 with
 
 snapshots as (
@@ -67,7 +68,7 @@ restore_archives as (
     where actions.tool_name = 'archive_deal'
       and actions.status = 'succeeded'
       and not coalesce(actions.dry_run, false)
-      and actions.actor_id in ({{ "'" ~ var('restore_user_ids') | join("', '") ~ "'" }})
+      and actions.actor_id in ({{ restore_ids }})
 ),
 
 {% if is_incremental() -%}
@@ -173,7 +174,7 @@ observed_attributed as (
         real_claim.claim_id as real_claim_id,
         dry_claim.claim_id as dry_claim_id,
         case
-            when observed.updated_by in ({{ "'" ~ var('restore_user_ids') | join("', '") ~ "'" }})
+            when observed.updated_by in ({{ restore_ids }})
                  or archive.object_id is not null then 'R1_restore'
             when real_claim.claim_id is not null then 'R2_agent_claim'
             when dry_claim.claim_id is not null and dry_claim.actor_id = observed.updated_by then 'R3_dry_run_claim'
