@@ -26,7 +26,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium could not be installed: tests/test_report.py will skip and say so" >&2
 
-## test: the full test suite (what CI runs), one worker per core by default (TEST_WORKERS=1 for serial);
+## test: the full test suite (what CI runs) on two workers by default, as the 2-core machines have (TEST_WORKERS=1: serial);
 ## each test file runs whole on one worker, so module and session fixtures are built once per worker
 TEST_WORKERS ?= 2
 test: setup browser
