@@ -105,11 +105,13 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     plan_id = f"rp_{now:%Y%m%dT%H%M%SZ}_{seed[:8]}"
     if con.execute("select count(*) from restore.plans where plan_id = ?", [plan_id]).fetchone()[0]:
         raise BadInput(f"plan {plan_id} already exists (same scope planned by you in the same second)")
-    sql = _insert_items_sql(tables, scope)
+    # RETURNING hands back each stored item's canonical line: hashing them costs no second read and sort
+    sql = _insert_items_sql(tables, scope) + f" returning item_no, item_class, {CANONICAL_LINE} as line"
     con.execute("begin")
     try:
-        count = con.execute(sql, _bind(sql, scope, plan_id, now)).fetchone()[0]
-        plan_hash, by_class = _hash_and_classes(con, plan_id)
+        items = con.execute(sql, _bind(sql, scope, plan_id, now)).to_arrow_table()
+        count = items.num_rows
+        plan_hash, by_class = _digest(items)
         con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
                     [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
         con.execute("commit")
@@ -408,19 +410,24 @@ def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item
-# order, joined by newlines. DuckDB builds the lines and orders them (an ORDER BY sorts in parallel; an ordered
-# string_agg of one group runs on one thread); pyarrow joins them and hashlib digests the bytes, with no Python
-# loop over items and no round trip through a Python string (hashlib is about 3x faster than DuckDB's sha256() on
-# a 100k-item plan, ~10 MB). create_plan, approve, apply, verify and show all compute it here from the stored
+# order, joined by newlines. DuckDB builds the lines (a new plan's come back from its INSERT ... RETURNING, with no
+# second read of the items); pyarrow orders them by item_no and joins them, and hashlib digests the bytes, with no
+# Python loop over items and no round trip through a Python string (hashlib is about 3x faster than DuckDB's
+# sha256() on a 100k-item plan, ~10 MB). create_plan, approve, apply, verify and show all compute it here from the
 # items, so any edit of an item (or forcing one) changes it and voids approvals.
 CANONICAL_LINE = ("json_array(item_no, object_type, object_id, field, item_class, value_now, value_restore, "
                   "restore_row, undoes, forced)::varchar")
 
 
 def _hash_and_classes(con: duckdb.DuckDBPyConnection, plan_id: str) -> tuple[str, dict[str, int]]:
-    """The hash of the plan's items as stored now and their counts by class, from one ordered read."""
-    items = con.execute(f"select item_class, {CANONICAL_LINE} as line from restore.items where plan_id = ? "
-                        "order by item_no", [plan_id]).to_arrow_table()
+    """The hash of the plan's items as stored now and their counts by class, from one read."""
+    return _digest(con.execute(f"select item_no, item_class, {CANONICAL_LINE} as line from restore.items "
+                               "where plan_id = ?", [plan_id]).to_arrow_table())
+
+
+def _digest(items: pa.Table) -> tuple[str, dict[str, int]]:
+    """The hash of (item_no, item_class, line) rows in item order, and their counts by class."""
+    items = items.take(pc.sort_indices(items.column("item_no")))
     lines = items.column("line").cast(pa.large_string()).combine_chunks()
     one_list = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
     text = pc.binary_join(one_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
