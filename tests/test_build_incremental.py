@@ -6,7 +6,9 @@ added, and still fail when the day brings a duplicate key (dbt_project/macros/bu
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,23 @@ def daily(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[Pa
     result = build(warehouse)
     assert result.success, result.failures
     return history, last_day, warehouse
+
+
+@pytest.fixture(scope="module")
+def full_rows(daily, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
+    """The tables of one whole build of every input (history and last day) in a fresh warehouse."""
+    history, last_day, _ = daily
+    full = tmp_path_factory.mktemp("full") / "warehouse.duckdb"
+    ingest_paths(full, history + last_day)
+    assert build(full).success
+    return _tables(full)
+
+
+def _assert_same_rows(warehouse: Path, expected: dict[str, list[tuple]]) -> None:
+    rows = _tables(warehouse)
+    assert rows.keys() == expected.keys() and rows["fct_policy_violations"] and rows["fct_change_attribution"]
+    for name in rows:
+        assert rows[name] == expected[name], name
 
 
 def _copy(warehouse: Path, folder: Path) -> Path:
@@ -66,22 +85,15 @@ def _tables(warehouse: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def test_daily_build_gives_the_rows_of_a_full_build(daily, tmp_path: Path) -> None:
-    history, last_day, built_history = daily
+def test_daily_build_gives_the_rows_of_a_full_build(daily, full_rows, tmp_path: Path) -> None:
+    _, last_day, built_history = daily
     incremental = _copy(built_history, tmp_path / "inc")
     assert _watermark(incremental) == _latest_load(incremental)
     ingest_paths(incremental, last_day)
     result = build(incremental)
     assert result.success, result.failures
     assert _watermark(incremental) == _latest_load(incremental)  # a clean whole build advances it
-
-    full = tmp_path / "full" / "warehouse.duckdb"
-    ingest_paths(full, history + last_day)
-    assert build(full).success
-    left, right = _tables(incremental), _tables(full)
-    assert left.keys() == right.keys() and left["fct_policy_violations"] and left["fct_change_attribution"]
-    for name in left:
-        assert left[name] == right[name], name
+    _assert_same_rows(incremental, full_rows)
 
 
 def test_the_daily_build_tests_the_new_loads_only(daily, tmp_path: Path) -> None:
@@ -128,9 +140,9 @@ def test_full_refresh_tests_every_row(daily, tmp_path: Path) -> None:
     assert any("unique_combination_raw_crm_contacts" in f["node"] for f in refreshed.failures), refreshed.failures
 
 
-def test_runs_split_across_loads_build_like_a_full_build(daily, tmp_path: Path) -> None:
+def test_runs_split_across_loads_build_like_a_full_build(daily, full_rows, tmp_path: Path) -> None:
     """The day's log arrives in two files: runs that straddle them are recomputed from both loads."""
-    history, last_day, built_history = daily
+    _, last_day, built_history = daily
     actions, snapshots = last_day[0], last_day[1:]
     lines = actions.read_text().splitlines(keepends=True)
     halves = tmp_path / "halves"
@@ -149,11 +161,118 @@ def test_runs_split_across_loads_build_like_a_full_build(daily, tmp_path: Path) 
             "  select min(_load_id) from raw.agent_events where _file like '%.a.jsonl')"
             " group by run_id having count(distinct _load_id) = 2)").fetchone()
     assert straddling > 0
+    _assert_same_rows(incremental, full_rows)
 
+
+def _judged(warehouse: Path) -> tuple:
+    with connect(warehouse, read_only=True) as con:
+        return con.execute("select judged_from, judged_through from dbt_state.policy_judged "
+                           "where violations = 'main.fct_policy_violations'").fetchone()
+
+
+def test_the_daily_build_judges_the_policy_from_the_new_day_only(daily, tmp_path: Path) -> None:
+    """The violations of calls no new input can change are kept; only the day's window is judged
+    again (macros/policy_judged.sql), and a build with nothing new judges nothing."""
+    _, last_day, built_history = daily
+    incremental = _copy(built_history, tmp_path / "inc")
+    with connect(incremental, read_only=True) as con:
+        first_call, last_before = con.execute("select min(occurred_at), max(occurred_at) from main.fct_agent_actions").fetchone()
+    assert _judged(incremental)[0] is None  # the whole build judged every call
+    ingest_paths(incremental, last_day)
+    assert build(incremental).success
+    judged_from, judged_through = _judged(incremental)
+    assert first_call < judged_from <= last_before  # the window the new day closes, not the history
+    assert judged_through == _latest_load(incremental)
+    with connect(incremental, read_only=True) as con:
+        before = con.execute("select * from main.fct_policy_violations order by all").fetchall()
+    assert build(incremental).success  # nothing new: nothing judged, nothing changed
+    assert _judged(incremental)[0] == datetime.max
+    with connect(incremental, read_only=True) as con:
+        assert con.execute("select * from main.fct_policy_violations order by all").fetchall() == before
+
+
+def test_a_snapshot_a_build_after_its_log_builds_like_a_full_build(daily, full_rows, tmp_path: Path) -> None:
+    """The log through the day of a dry run that wrote is built with the snapshots up to that call; the
+    snapshots after it (and the rest of the log) a build later. The first of them closes the window of
+    the dry run judged a build earlier (dry-run integrity reads its attribution), so it is judged again
+    though it precedes every new input."""
+    history, last_day, _ = daily
+    files = sorted(p for p in history + last_day if p.is_file())
+    snapshots = sorted(p for p in history + last_day if p.is_dir())
+    written = {e: f for f in files for e in _event_times(f) if e in _incident_events(f, "dry_run_wrote")}
+    assert written, "the world has no dry run that wrote: pick another seed"
+    dry_run, log = max((_event_times(f)[e], f) for e, f in written.items())
+    first_inputs = [f for f in files if f <= log] + [s for s in snapshots if _captured_at(s) < dry_run]
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    ingest_paths(incremental, first_inputs)
+    assert build(incremental).success
+    ingest_paths(incremental, [p for p in files + snapshots if p not in first_inputs])
+    assert build(incremental).success
+    assert _judged(incremental)[0] < dry_run
+    with connect(incremental, read_only=True) as con:
+        (flagged,) = con.execute("select count(*) from main.fct_policy_violations where rule_kind = 'dry_run_integrity' "
+                                 "and occurred_at = ?", [dry_run]).fetchone()
+    assert flagged  # judged a build before the snapshot showed what it wrote
+    _assert_same_rows(incremental, full_rows)
+
+
+def test_a_run_over_its_blast_radius_across_a_snapshot_and_two_loads(daily, tmp_path: Path) -> None:
+    """A mass reassignment's run: its first call arrives with a snapshot taken just after it, the rest
+    of the run a build later. The run total that makes every call of it a violation only exists then,
+    and its first call precedes both the new input and the window it opens: it is judged again because
+    its run is."""
+    history, last_day, _ = daily
+    root = last_day[0].parent.parent
+    files = sorted((root / "actions").glob("*.jsonl"))
+    times = {e: t for f in files for e, t in _event_times(f).items()}
+    first = min(times[e] for f in files for e in _incident_events(f, "mass_reassignment") if e in times)
+    split = first + timedelta(seconds=1)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    early, late = parts / "early.jsonl", parts / "late.jsonl"
+    lines = [line for f in files for line in f.read_text().splitlines(keepends=True)]
+    early.write_text("".join(line for line in lines if _time_of(line) <= split))
+    late.write_text("".join(line for line in lines if _time_of(line) > split))
+    snapshots = sorted(p for p in (root / "crm").iterdir() if p.is_dir())
+    before = [s for s in snapshots if _captured_at(s) < first]
+    mid_run = parts / split.strftime("%Y%m%dT%H%M%SZ")  # the CRM as the last snapshot before the run saw it
+    shutil.copytree(before[-1], mid_run)
+    manifest = json.loads((mid_run / "manifest.json").read_text())
+    manifest["captured_at"] = split.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (mid_run / "manifest.json").write_text(json.dumps(manifest))
+    after = [s for s in snapshots if s not in before]
+
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    ingest_paths(incremental, [early, *before, mid_run])
+    assert build(incremental).success
+    ingest_paths(incremental, [late, *after])
+    assert build(incremental).success
+    judged_from = _judged(incremental)[0]
+    assert judged_from <= first < split  # the run's start, before the window the mid-run snapshot opens
     full = tmp_path / "full" / "warehouse.duckdb"
-    ingest_paths(full, history + last_day)
+    ingest_paths(full, [early, late, *snapshots, mid_run])
     assert build(full).success
-    left, right = _tables(incremental), _tables(full)
-    assert left.keys() == right.keys()
-    for name in left:
-        assert left[name] == right[name], name
+    with connect(incremental, read_only=True) as con:
+        (flagged,) = con.execute("select count(*) from main.fct_policy_violations where rule_kind = 'blast_radius' "
+                                 "and occurred_at = ?", [first]).fetchone()
+    assert flagged  # the run's first call, judged a build before its run went over the limit
+    _assert_same_rows(incremental, _tables(full))
+
+
+def _time_of(line: str) -> datetime:
+    return datetime.fromisoformat(json.loads(line)["occurred_at"]).astimezone(UTC).replace(tzinfo=None)
+
+
+def _event_times(actions: Path) -> dict[str, datetime]:
+    return {json.loads(line)["event_id"]: _time_of(line) for line in actions.read_text().splitlines()}
+
+
+def _incident_events(actions: Path, kind: str) -> list[str]:
+    """The event ids of the ground truth's incidents of `kind` (the tests read it; the code never does)."""
+    truth = actions.parent.parent / "ground_truth.jsonl"
+    return [e for line in truth.read_text().splitlines() if json.loads(line)["kind"] == kind
+            for e in json.loads(line)["event_ids"]]
+
+
+def _captured_at(snapshot: Path) -> datetime:
+    return datetime.strptime(snapshot.name, "%Y%m%dT%H%M%SZ")

@@ -4,8 +4,9 @@
     team, or global) and satisfy `stop_filter` (SQL over `stops` and `applicable`). The first covering
     stop, by time then id, makes the call a violation with that stop as evidence; otherwise it passes.
     The three key joins are separate branches on purpose: an OR of keys is planned as a nested loop.
+    `judged_from` (macros/policy_rules.sql): only the calls from then on are judged.
 -#}
-{% macro stop_rule_verdicts(rule_kind, stop_filter) %}
+{% macro stop_rule_verdicts(rule_kind, stop_filter, judged_from=none) %}
 with
 
 applicable as (
@@ -23,6 +24,7 @@ applicable as (
     from {{ ref('int_policy__actions_as_of') }} as actions
     inner join {{ ref('int_policy__rule_scope') }} as scope
         on scope.scope_key = actions.scope_key and scope.rule_kind = '{{ rule_kind }}'
+    where {{ judged_calls('actions', judged_from) }}
 ),
 
 stops as (
@@ -59,6 +61,7 @@ select
     applicable.policy_version,
     applicable.rule_id,
     applicable.event_id,
+    applicable.occurred_at,
     case
         when not applicable.is_attempted then 'not_applicable'
         when first_covering.stop_id is not null then 'violation'

@@ -96,6 +96,8 @@ def _replicate(con, target_actions: int) -> int:
         con.execute(f"create table main.{table}_copy as select {select} from main.{table}, range({copies}) as r(k)")
         con.execute(f"drop table main.{table}")
         con.execute(f"alter table main.{table}_copy rename to {table}")
+    # the copies come from no load, so no judged window would reach them: the policy judges every call
+    con.execute("drop table if exists dbt_state.policy_judged")
     return con.execute("select count(*) from main.fct_agent_actions").fetchone()[0]
 
 

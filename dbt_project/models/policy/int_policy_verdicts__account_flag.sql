@@ -16,6 +16,7 @@ checked as (
         rules.rule_id,
         rules.flag,
         actions.event_id,
+        actions.occurred_at,
         actions.is_attempted,
         actions.account_id,
         actions.account_version_id,
@@ -32,6 +33,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case
         when not is_attempted or account_id is null then 'not_applicable'
         when flag_value then 'violation'

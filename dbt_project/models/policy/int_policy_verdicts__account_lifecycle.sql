@@ -9,6 +9,7 @@ checked as (
         scope.policy_version,
         scope.rule_id,
         actions.event_id,
+        actions.occurred_at,
         actions.is_attempted,
         actions.account_id,
         actions.account_version_id,
@@ -28,6 +29,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case
         when not is_attempted or account_id is null then 'not_applicable'
         when is_forbidden then 'violation'

@@ -88,6 +88,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case when outcome in ('pass', 'not_applicable') then outcome else 'violation' end as verdict,
     case when outcome = 'pass' then 'approved by ' || approver_id || ' (' || approver_role || ')'
          when outcome = 'not_applicable' then 'below the threshold, outside the teams or not attempted'

@@ -25,6 +25,7 @@ checked as (
         rules.policy_version,
         rules.rule_id,
         actions.event_id,
+        actions.occurred_at,
         actions.is_attempted,
         actions.contact_id,
         actions.contact_version_id,
@@ -55,6 +56,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case
         when not is_attempted or contact_id is null then 'not_applicable'
         when tripped_field is not null then 'violation'

@@ -46,6 +46,7 @@ select
     applicable.policy_version,
     applicable.rule_id,
     applicable.event_id,
+    applicable.occurred_at,
     case
         when not applicable.is_attempted or applicable.account_id is null then 'not_applicable'
         when blocking_deals.deal_id is not null then 'violation'

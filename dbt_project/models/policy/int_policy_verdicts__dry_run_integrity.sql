@@ -27,6 +27,7 @@ select
     rules.policy_version,
     rules.rule_id,
     actions.event_id,
+    actions.occurred_at,
     case
         when not actions.dry_run or not actions.is_attempted then 'not_applicable'
         when observed.event_id is not null then 'violation'

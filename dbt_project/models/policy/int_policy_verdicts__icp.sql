@@ -33,6 +33,7 @@ checked as (
         rules.policy_version,
         rules.rule_id,
         actions.event_id,
+        actions.occurred_at,
         actions.is_attempted,
         actions.account_id,
         actions.account_version_id,
@@ -62,6 +63,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case
         when not is_attempted or account_id is null then 'not_applicable'
         when outside_on is not null then 'violation'

@@ -58,6 +58,7 @@ checked as (
         rules.rule_id,
         rules.stop_scope,
         actions.event_id,
+        actions.occurred_at,
         actions.is_attempted,
         actions.contact_id,
         actions.agent_id,
@@ -79,6 +80,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case
         when not is_attempted or contact_id is null then 'not_applicable'
         when stopped_at is not null then 'violation'

@@ -64,6 +64,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case when domain_matches is null then 'not_applicable' when domain_matches then 'pass' else 'violation' end as verdict,
     case when domain_matches is null then 'not triggered by a verifiable signal'
          else 'sender domain ' || from_domain || ' vs account domain ' || account_domain end as reason,

@@ -38,6 +38,7 @@ applicable as (
         rules.rule_id,
         rules.pipeline as rule_pipeline,
         actions.event_id,
+        actions.occurred_at,
         actions.is_attempted,
         actions.deal_pipeline,
         actions.deal_version_id,
@@ -89,6 +90,7 @@ select
     policy_version,
     rule_id,
     event_id,
+    occurred_at,
     case when outcome is null then 'not_applicable' when outcome = 'ok' then 'pass' else 'violation' end as verdict,
     case when outcome is null then 'no judged stage change' when outcome = 'ok' then old_stage || ' -> ' || new_stage
          else outcome end as reason,
