@@ -276,3 +276,44 @@ def _incident_events(actions: Path, kind: str) -> list[str]:
 
 def _captured_at(snapshot: Path) -> datetime:
     return datetime.strptime(snapshot.name, "%Y%m%dT%H%M%SZ")
+
+
+def test_an_approval_decided_after_its_call_and_loaded_later_is_judged(daily, tmp_path: Path) -> None:
+    """A call cites an approval whose decision comes after the call and arrives a build later, after
+    a snapshot closed the call's window. The new input and the window it opens are both after the
+    call; the call is judged again because it refers to the new event (the verdict's reason changes
+    from `not decided` to `decided after the call`)."""
+    history, last_day, _ = daily
+    root = last_day[0].parent.parent
+    files = sorted((root / "actions").glob("*.jsonl"))
+    events = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    calls = {e["tool"]["call_id"]: e for e in events if e["event_type"] == "tool_call" and e.get("approval_id")}
+    decision = next(e for e in events if e["event_type"] == "approval_decided"
+                    and e["approval"].get("decision") == "approved" and e["approval"].get("call_id") in calls)
+    call = calls[decision["approval"]["call_id"]]
+    called_at = _time_of(json.dumps(call))
+    snapshots = sorted(p for p in (root / "crm").iterdir() if p.is_dir())
+    closing = min(_captured_at(s) for s in snapshots if _captured_at(s) > called_at)
+    decision["occurred_at"] = (closing + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    base, late = tmp_path / "base", tmp_path / "late"
+    base.mkdir()
+    late.mkdir()
+    for f in files:
+        kept = [line for line in f.read_text().splitlines(keepends=True) if json.loads(line)["event_id"] != decision["event_id"]]
+        (base / f.name).write_text("".join(kept))
+    (late / "late.jsonl").write_text(json.dumps(decision) + "\n")
+
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    ingest_paths(incremental, [*sorted(base.iterdir()), *snapshots])
+    assert build(incremental).success
+    ingest_paths(incremental, [late / "late.jsonl"])
+    assert build(incremental).success
+    assert _judged(incremental)[0] <= called_at < closing
+    with connect(incremental, read_only=True) as con:
+        reasons = [r[0] for r in con.execute("select reason from main.fct_policy_violations where event_id = ? "
+                                             "and rule_kind = 'approval_gate'", [call["event_id"]]).fetchall()]
+    assert reasons == ["approval decided after the call"], reasons
+    full = tmp_path / "full" / "warehouse.duckdb"
+    ingest_paths(full, [*sorted(base.iterdir()), late / "late.jsonl", *snapshots])
+    assert build(full).success
+    _assert_same_rows(incremental, _tables(full))
