@@ -131,8 +131,11 @@
         )
         select
             (select input_at from input) is null as nothing_new,
-            strftime(least((select opened_at from window_start), (select started_at from runs),
-                           (select occurred_at from referring)), '%Y-%m-%d %H:%M:%S.%f') as judged_from
+            -- no capture before the new input: its window opens at the start of time (every call);
+            -- least() skips NULLs, so that case is spelled out
+            case when (select opened_at from window_start) is not null then
+                strftime(least((select opened_at from window_start), (select started_at from runs),
+                               (select occurred_at from referring)), '%Y-%m-%d %H:%M:%S.%f') end as judged_from
     {%- endset -%}
     {%- set window = run_query(window_query).rows[0] -%}
     {%- if window[0] -%}
