@@ -278,13 +278,13 @@ def _captured_at(snapshot: Path) -> datetime:
     return datetime.strptime(snapshot.name, "%Y%m%dT%H%M%SZ")
 
 
-def test_an_approval_decided_after_its_call_and_loaded_later_is_judged(daily, tmp_path: Path) -> None:
-    """A call cites an approval whose decision comes after the call and arrives a build later, after
-    a snapshot closed the call's window. The new input and the window it opens are both after the
-    call; the call is judged again because it refers to the new event (the verdict's reason changes
-    from `not decided` to `decided after the call`)."""
+@pytest.fixture(scope="module")
+def late_approval(daily, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The daily world with one approval decided after the call that cites it, a minute after the
+    snapshot that closes the call's window, in a file of its own; and the tables of a full build."""
     history, last_day, _ = daily
     root = last_day[0].parent.parent
+    folder = tmp_path_factory.mktemp("late_approval")
     files = sorted((root / "actions").glob("*.jsonl"))
     events = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     calls = {e["tool"]["call_id"]: e for e in events if e["event_type"] == "tool_call" and e.get("approval_id")}
@@ -295,25 +295,51 @@ def test_an_approval_decided_after_its_call_and_loaded_later_is_judged(daily, tm
     snapshots = sorted(p for p in (root / "crm").iterdir() if p.is_dir())
     closing = min(_captured_at(s) for s in snapshots if _captured_at(s) > called_at)
     decision["occurred_at"] = (closing + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    base, late = tmp_path / "base", tmp_path / "late"
+    base, late = folder / "base", folder / "late"
     base.mkdir()
     late.mkdir()
     for f in files:
-        kept = [line for line in f.read_text().splitlines(keepends=True) if json.loads(line)["event_id"] != decision["event_id"]]
+        kept = [line for line in f.read_text().splitlines(keepends=True)
+                if json.loads(line)["event_id"] != decision["event_id"]]
         (base / f.name).write_text("".join(kept))
     (late / "late.jsonl").write_text(json.dumps(decision) + "\n")
-
-    incremental = tmp_path / "inc" / "warehouse.duckdb"
-    ingest_paths(incremental, [*sorted(base.iterdir()), *snapshots])
-    assert build(incremental).success
-    ingest_paths(incremental, [late / "late.jsonl"])
-    assert build(incremental).success
-    assert _judged(incremental)[0] <= called_at < closing
-    with connect(incremental, read_only=True) as con:
-        reasons = [r[0] for r in con.execute("select reason from main.fct_policy_violations where event_id = ? "
-                                             "and rule_kind = 'approval_gate'", [call["event_id"]]).fetchall()]
-    assert reasons == ["approval decided after the call"], reasons
-    full = tmp_path / "full" / "warehouse.duckdb"
+    full = folder / "full" / "warehouse.duckdb"
     ingest_paths(full, [*sorted(base.iterdir()), late / "late.jsonl", *snapshots])
     assert build(full).success
-    _assert_same_rows(incremental, _tables(full))
+    return {"logs": sorted(base.iterdir()), "late": late / "late.jsonl", "snapshots": snapshots, "call": call,
+            "called_at": called_at, "closing": closing, "full": _tables(full)}
+
+
+def test_an_approval_decided_after_its_call_and_loaded_later_is_judged(late_approval, tmp_path: Path) -> None:
+    """A call cites an approval whose decision comes after the call and arrives a build later, after
+    a snapshot closed the call's window. The new input and the window it opens are both after the
+    call; the call is judged again because it refers to the new event (the verdict's reason changes
+    from `not decided` to `decided after the call`)."""
+    world = late_approval
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    ingest_paths(incremental, [*world["logs"], *world["snapshots"]])
+    assert build(incremental).success
+    ingest_paths(incremental, [world["late"]])
+    assert build(incremental).success
+    assert _judged(incremental)[0] <= world["called_at"] < world["closing"]
+    with connect(incremental, read_only=True) as con:
+        reasons = [r[0] for r in con.execute("select reason from main.fct_policy_violations where event_id = ? "
+                                             "and rule_kind = 'approval_gate'", [world["call"]["event_id"]]).fetchall()]
+    assert reasons == ["approval decided after the call"], reasons
+    _assert_same_rows(incremental, world["full"])
+
+
+def test_snapshots_after_a_log_built_alone_judge_every_call(late_approval, tmp_path: Path) -> None:
+    """The logs are built before any snapshot (a new installation's order); the snapshots come a build
+    later with the late approval. Every call is judged again, although a call refers to a new event:
+    the snapshots bring the agents' teams (a new fingerprint), and no capture precedes the new inputs
+    (their window is open to the start of time). Either alone suffices; with both removed from the
+    macro, the late-referenced call narrows the window and this fails."""
+    world = late_approval
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    ingest_paths(incremental, world["logs"])
+    assert build(incremental).success
+    ingest_paths(incremental, [world["late"], *world["snapshots"]])
+    assert build(incremental).success
+    assert _judged(incremental)[0] is None
+    _assert_same_rows(incremental, world["full"])
