@@ -62,13 +62,16 @@ def unexpected_count_sql(suite: Suite, expectation: gxe.Expectation, relation: s
     raise ValueError(f"suite {suite.name}: no SQL twin for {type(expectation).__name__}; add one to quality/screen.py")
 
 
-def _counts(checks: Iterable[tuple[Suite, gxe.Expectation, str]], measured: dict[str, tuple[str, str]]) -> str:
+def _counts(checks: Iterable[tuple[Suite, gxe.Expectation, str]], measured: dict[str, tuple[str, str]],
+            flags_only: bool = False) -> str:
     """Rows of (suite, expectation, unexpected, upper): every check's offending-row count, and per
     `measured` suite (name -> (relation, watermark)) one row with expectation NULL, its row count and
     newest watermark.
 
     The measure and the checks that judge each row alone are one aggregate per (suite, relation), a
     `count(*) filter` each, unnested into rows: one scan and far fewer subqueries for DuckDB to plan.
+    `flags_only` (the screen, which only asks whether a check has an offending row): uniqueness joins
+    the aggregate as `count(col) - count(distinct col)`, zero exactly when GX's count is zero.
     """
     grouped: dict[tuple[str, str], tuple[Suite, list[gxe.Expectation]]] = {}
     for suite, expectation, relation in checks:
@@ -78,8 +81,8 @@ def _counts(checks: Iterable[tuple[Suite, gxe.Expectation, str]], measured: dict
     parts = []
     for (name, relation), (suite, expectations) in grouped.items():
         watermark = measured[name][1] if measured.get(name, (None,))[0] == relation else None
-        folded = [(f"'{expectation_name(e)}'", f"count(*) filter (where {offending_condition(e)})")
-                  for e in expectations if offending_condition(e) is not None]
+        folded = [(f"'{expectation_name(e)}'", _folded_count(e, flags_only))
+                  for e in expectations if _folded_count(e, flags_only) is not None]
         if watermark is not None:
             folded.insert(0, ("null", "count(*)"))
         if folded:
@@ -89,8 +92,18 @@ def _counts(checks: Iterable[tuple[Suite, gxe.Expectation, str]], measured: dict
             parts.append(f"select '{name}' as suite, unnest([{labels}]::varchar[]) as expectation,"
                          f" unnest([{counts}]) as unexpected, {upper} as upper from {relation}")
         parts += [f"select '{name}', '{expectation_name(e)}', ({unexpected_count_sql(suite, e, relation)})::bigint,"
-                  " null::timestamp" for e in expectations if offending_condition(e) is None]
+                  " null::timestamp" for e in expectations if _folded_count(e, flags_only) is None]
     return "\nunion all\n".join(parts)
+
+
+def _folded_count(expectation: gxe.Expectation, flags_only: bool) -> str | None:
+    """The expectation as one aggregate of its suite's fold, or None when it needs a query of its own."""
+    condition = offending_condition(expectation)
+    if condition is not None:
+        return f"count(*) filter (where {condition})"
+    if flags_only and isinstance(expectation, gxe.ExpectColumnValuesToBeUnique):
+        return f"count({expectation.column}) - count(distinct {expectation.column})"
+    return None
 
 
 def counts_sql(checks: Iterable[tuple[Suite, gxe.Expectation, str]]) -> str:
@@ -104,7 +117,8 @@ def changed_rows_screen_sql(changed: list[tuple[Suite, str]], screen: bool = Tru
     Each suite's changed rows are a materialized CTE, read once (DuckDB reads only the columns the
     checks use); the query returns (suite, expectation, unexpected, upper) rows: per suite one row
     with expectation NULL, its changed-row count and newest watermark, then (`screen`) every row
-    check's offending-row count over those rows.
+    check's offending-row count over those rows, or for uniqueness a count that is zero exactly when
+    GX's is (the runner only asks which checks have offending rows).
     """
     def cte(suite: Suite) -> str:
         return '"_changed_' + suite.name + '"'
@@ -112,4 +126,5 @@ def changed_rows_screen_sql(changed: list[tuple[Suite, str]], screen: bool = Tru
     changed_ctes = ", ".join(f"{cte(suite)} as materialized (select * from {suite.table} where {predicate})"
                              for suite, predicate in changed)
     checks = [(suite, e, cte(suite)) for suite, _ in changed for e in row_checks(suite)] if screen else []
-    return f"with {changed_ctes} {_counts(checks, {suite.name: (cte(suite), suite.watermark) for suite, _ in changed})}"
+    measured = {suite.name: (cte(suite), suite.watermark) for suite, _ in changed}
+    return f"with {changed_ctes} {_counts(checks, measured, flags_only=True)}"
