@@ -117,6 +117,7 @@ def test_sql_screen_stores_what_gx_alone_stores(checked_world: Path, tmp_path: P
     _edit(checked_world,
           f"update dim_crm_deals set amount = -1, captured_at = {NEXT_SNAPSHOT} where deal_id in ('d5', 'd6');"
           f" update dim_crm_deals set captured_at = {NEXT_SNAPSHOT} where deal_id in ('d7', 'd8');"
+          " insert into dim_crm_deals select * from dim_crm_deals where deal_id = 'd8';"  # a duplicate key
           f" update dim_crm_contacts set email_opt_out = true, captured_at = {NEXT_SNAPSHOT} where contact_id = 'c3';"
           f" update dim_crm_meetings set contact_id = null, captured_at = {NEXT_SNAPSHOT} where meeting_id = 'm10'")
     gx_only = tmp_path / "gx_only" / "warehouse.duckdb"
@@ -127,7 +128,7 @@ def test_sql_screen_stores_what_gx_alone_stores(checked_world: Path, tmp_path: P
     stored = _stored(checked_world, screened.run_id)
     assert stored == _stored(gx_only, unscreened.run_id)
     failed = {(r[0], r[1], r[7]) for r in stored if not r[5]}
-    assert failed == {("deals", "amount_not_negative", 2), ("meetings", "contact_exists", 1),
+    assert failed == {("deals", "amount_not_negative", 2), ("deals", "deal_id_unique", 2), ("meetings", "contact_exists", 1),
                       ("sequence_enrollments", "no_active_enrollment_for_unreachable_contact", 1)}
     assert sum(1 for r in stored if r[5]) > 20  # the passes the screen decided are stored too
 
