@@ -199,9 +199,10 @@ def test_a_snapshot_a_build_after_its_log_builds_like_a_full_build(daily, full_r
     history, last_day, _ = daily
     files = sorted(p for p in history + last_day if p.is_file())
     snapshots = sorted(p for p in history + last_day if p.is_dir())
-    written = {e: f for f in files for e in _event_times(f) if e in _incident_events(f, "dry_run_wrote")}
+    times = {e: (t, f) for f in files for e, t in _event_times(f).items()}
+    written = [times[e] for e in _incident_events(files[0], "dry_run_wrote") if e in times]
     assert written, "the world has no dry run that wrote: pick another seed"
-    dry_run, log = max((_event_times(f)[e], f) for e, f in written.items())
+    dry_run, log = max(written)
     first_inputs = [f for f in files if f <= log] + [s for s in snapshots if _captured_at(s) < dry_run]
     incremental = tmp_path / "inc" / "warehouse.duckdb"
     ingest_paths(incremental, first_inputs)
@@ -225,7 +226,7 @@ def test_a_run_over_its_blast_radius_across_a_snapshot_and_two_loads(daily, tmp_
     root = last_day[0].parent.parent
     files = sorted((root / "actions").glob("*.jsonl"))
     times = {e: t for f in files for e, t in _event_times(f).items()}
-    first = min(times[e] for f in files for e in _incident_events(f, "mass_reassignment") if e in times)
+    first = min(times[e] for e in _incident_events(files[0], "mass_reassignment") if e in times)
     split = first + timedelta(seconds=1)
     parts = tmp_path / "parts"
     parts.mkdir()

@@ -55,8 +55,8 @@
 
 {#- Which calls this build judges for `violations` (the fct_policy_violations relation): a dict with
     `since` (a SQL timestamp literal, or none for every call), `fingerprint` and `through` (the latest
-    load). Deterministic for one build: the model, its hooks and the verdicts test all compute the
-    same window before the model records it. -#}
+    load). Deterministic for one build: the verdicts test, the model and its pre-hook all compute the
+    same window before the pre-hook records it. -#}
 {% macro policy_judged_window(violations) -%}
     {#- refs outside the execute guard, so dbt records them as dependencies at parse time -#}
     {%- set rules = ref('int_policy__rules') -%}
@@ -91,7 +91,7 @@
             current.fingerprint,
             (select max(through) from latest) as through,
             (select max(judged.judged_through) from {{ policy_judged_relation() }} as judged
-             where judged.violations = {{ sql_literal(violations.schema ~ '.' ~ violations.identifier) }} and judged.fingerprint = current.fingerprint)
+             where judged.violations = {{ policy_judged_key(violations) }} and judged.fingerprint = current.fingerprint)
                 as judged_through
         from current
     {%- endset -%}
@@ -146,21 +146,22 @@
     {{ return({'since': "timestamp '" ~ window[1] ~ "'", 'fingerprint': fingerprint, 'through': through}) }}
 {%- endmacro %}
 
-{#- pre-hook of fct_policy_violations: forget the violations of the calls judged again. -#}
-{% macro forget_judged_violations() -%}
-    {%- set judged = policy_judged_window(this) -%}
-    {%- if is_incremental() -%}
-    delete from {{ this }}{% if judged.since is not none %} where occurred_at >= {{ judged.since }}{% endif %}
-    {%- else -%}
-    select 1 as nothing_to_forget
-    {%- endif -%}
+{#- The key of a violations table in dbt_state.policy_judged. -#}
+{% macro policy_judged_key(violations) -%}
+    {{ return(sql_literal(violations.schema ~ '.' ~ violations.identifier)) }}
 {%- endmacro %}
 
-{#- post-hook of fct_policy_violations: what it holds now was judged with this fingerprint through this load. -#}
-{% macro record_policy_judged() -%}
+{#- pre-hook of fct_policy_violations, inside the model's transaction: forget the violations of the calls
+    judged again and record the judgement (a failed model rolls both back). The model's SQL was compiled
+    with the same window before this runs. -#}
+{% macro start_policy_judgement() -%}
     {%- set judged = policy_judged_window(this) -%}
-    delete from {{ policy_judged_relation() }} where violations = {{ sql_literal(this.schema ~ '.' ~ this.identifier) }};
+    {%- if is_incremental() %}
+    delete from {{ this }}{% if judged.since is not none %} where occurred_at >= {{ judged.since }}{% endif %};
+    {%- endif %}
+    delete from {{ policy_judged_relation() }} where violations = {{ policy_judged_key(this) }};
     insert into {{ policy_judged_relation() }} values (
-        {{ sql_literal(this.schema ~ '.' ~ this.identifier) }}, {{ sql_literal(judged.fingerprint) }}, {{ sql_literal(judged.through) if judged.through is not none else 'null' }},
+        {{ policy_judged_key(this) }}, {{ sql_literal(judged.fingerprint) }},
+        {{ sql_literal(judged.through) if judged.through is not none else 'null' }},
         {{ judged.since if judged.since is not none else 'null' }}, '{{ invocation_id }}')
 {%- endmacro %}

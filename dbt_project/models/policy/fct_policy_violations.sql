@@ -2,10 +2,9 @@
 -- analyst or `crmguard violations` reads one table. One row per tool call x violated rule.
 -- Incremental: a build judges again only the calls from `judged_from` on (macros/policy_judged.sql:
 -- the earliest call a new input can change, or every call when the policy, the teams, the halts or
--- the code changed); the pre-hook forgets their old violations, the post-hook records the judgement.
+-- the code changed); the pre-hook forgets their old violations and records the judgement.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
-          schema=var('crmguard_policy_output_schema', none),
-          pre_hook="{{ forget_judged_violations() }}", post_hook="{{ record_policy_judged() }}") }}
+          schema=var('crmguard_policy_output_schema', none), pre_hook="{{ start_policy_judgement() }}") }}
 
 -- depends_on: {{ ref('fct_policy_verdicts') }} (its tests run first: a duplicate verdict stops the build)
 {%- set judged = policy_judged_window(this) %}
