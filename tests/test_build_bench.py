@@ -20,6 +20,8 @@ def test_bench_build_small(tmp_path: Path) -> None:
     assert metrics["builds_succeeded"] == 1
     assert metrics["deals_as_of_T"] == metrics["deals_as_of_T_raw_files"] > 0  # both readings agree
     assert metrics["snapshots"] >= 6
+    # the rebuild with nothing new is the floor; the new day's cost above it is part of the full build's
+    assert metrics["noop_build_s"] > 0 and 0 <= metrics["ratio_above_floor"] <= result["ratio"]
 
     history, last_day = split_last_day(next(tmp_path.glob("build-world-*")))
     assert last_day[0].parent.name == "actions" and all(p not in history for p in last_day)
