@@ -208,6 +208,13 @@ def test_bad_scopes_are_one_line_errors(warehouse: Path, tmp_path: Path) -> None
             create_plan(con, Scope(run_ids=("R1",), agent=AGENT), "u_ops1")
         with pytest.raises(BadInput, match="--as-of needs --object-type"):
             create_plan(con, Scope(as_of=S0), "u_ops1")
+        # narrowing options of a point-in-time restore are refused elsewhere, not silently ignored
+        for narrowed in (Scope(run_ids=("R1",), object_type="deals"), Scope(agent=AGENT, ids=("d1",)),
+                         Scope(event_ids=("e3",), account="a1")):
+            with pytest.raises(BadInput, match="only apply to --as-of"):
+                create_plan(con, narrowed, "u_ops1")
+        with pytest.raises(BadInput, match="--object-type 'users'"):  # the CRM API cannot write users
+            create_plan(con, Scope(as_of=S0, object_type="users"), "u_ops1")
     with connect(tmp_path / "empty" / "warehouse.duckdb") as con:
         with pytest.raises(BadInput, match="run `crmguard build`"):
             create_plan(con, Scope(run_ids=("R1",)), "u_ops1")

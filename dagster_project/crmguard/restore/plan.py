@@ -66,8 +66,12 @@ class Scope:
             raise BadInput("choose exactly one scope: --run, --agent, --action or --as-of")
         if self.as_of is not None and self.object_type is None:
             raise BadInput("--as-of needs --object-type (accounts, contacts, deals, ...)")
-        if self.object_type is not None and self.object_type not in OBJECTS:
-            raise BadInput(f"--object-type {self.object_type!r}: use one of {', '.join(OBJECTS)}")
+        if self.as_of is None and (self.object_type is not None or self.ids or self.account is not None):
+            # they narrow a point-in-time restore only: with --run/--agent/--action they would be ignored
+            raise BadInput("--object-type, --ids and --account only apply to --as-of")
+        restorable = [name for name in OBJECTS if name != "users"]  # users are read-only in the CRM API
+        if self.object_type is not None and self.object_type not in restorable:
+            raise BadInput(f"--object-type {self.object_type!r}: use one of {', '.join(restorable)}")
         if (self.since or self.until) and self.agent is None:
             raise BadInput("--since/--until only apply to --agent")
 
