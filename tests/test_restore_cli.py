@@ -54,6 +54,11 @@ def test_plan_show_approve_and_bad_usage(world: tuple[Path, Path], tmp_path: Pat
     plan_id = plan["plan_id"]
     table = crmguard("restore", "show", plan_id, "--html", str(tmp_path / "p.html"), warehouse=warehouse).stdout
     assert "conflict" in table and "u_ae3" in table and "recreate" in table
+    # the table names the actions each item undoes, as --json and --html do
+    header = next(line for line in table.splitlines() if line.startswith("#"))
+    assert "undoes" in header.split()
+    shown_first = json.loads(crmguard("restore", "show", plan_id, "--json", warehouse=warehouse).stdout)["items"][0]
+    assert shown_first["undoes"] and shown_first["undoes"][0] in table
     assert "<del>closed_won</del>" in (tmp_path / "p.html").read_text()
     shown = json.loads(crmguard("restore", "show", plan_id, "--json", warehouse=warehouse).stdout)
     assert len(shown["items"]) == 11 and shown["altered"] is False

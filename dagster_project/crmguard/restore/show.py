@@ -53,6 +53,13 @@ def _target(item: dict) -> str:
     return str(item["value_restore"])
 
 
+def _undoes(events: list[str]) -> str:
+    """The actions an item undoes, for a terminal column: the first event id and how many more."""
+    if not events:
+        return "-"
+    return events[0] + (f" +{len(events) - 1}" if len(events) > 1 else "")
+
+
 def render_table(view: dict, limit: int = 200) -> str:
     """Plain-text diff table for a terminal (the first `limit` items; --json has all)."""
     lines = [f"plan {view['plan_id']}  status {view['status']}  hash {view['plan_hash'][:16]}"
@@ -60,9 +67,9 @@ def render_table(view: dict, limit: int = 200) -> str:
     for a in view["approvals"]:
         lines.append(f"approved by {a['approver']} at {a['approved_at']} until {a['expires_at']}"
                      f"{'' if a['plan_hash'] == view['plan_hash'] else ' (for an older hash)'}")
-    header = ("#", "class", "object", "id", "field", "now", "restore to", "outcome")
+    header = ("#", "class", "object", "id", "field", "now", "restore to", "undoes", "outcome")
     rows = [(str(i["item_no"]), i["class"] + (" (forced)" if i["forced"] else ""), i["object_type"], i["object_id"],
-             i["field"] or "*", str(i["value_now"]), _target(i)[:60], i["outcome"] or "-")
+             i["field"] or "*", str(i["value_now"]), _target(i)[:60], _undoes(i["undoes"]), i["outcome"] or "-")
             for i in view["items"][:limit]]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
