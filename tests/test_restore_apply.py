@@ -126,6 +126,25 @@ def test_drift_after_planning_becomes_a_conflict_not_a_write(world: tuple[Path, 
         assert verify_plan(con, plan_id, local(svc.url)).status == "verified"
 
 
+def test_a_conflict_changed_again_after_apply_is_theirs_unless_it_shows_our_value(world: tuple[Path, Path]) -> None:
+    warehouse, crm = world
+    plan_id = planned(warehouse)
+    with running_service(crm) as svc, connect(warehouse) as con:
+        assert apply_plan(con, plan_id, local(svc.url)).outcomes == {"conflict": 1, "written": 10}
+        object_type, object_id, column, ours = con.execute(
+            "select object_type, object_id, field, value_restore from restore.items "
+            "where plan_id = ? and item_class = 'conflict'", [plan_id]).fetchone()
+        # the person whose change made it a conflict edits it again: not a failure of the restore
+        svc.store.write(CRM_OBJECTS[object_type], "update", [(object_id, {column: "u_ae9"}, None)], "u_ae1")
+        receipt = verify_plan(con, plan_id, local(svc.url))
+        assert receipt.status == "verified" and receipt.counts["conflict_changed_since_apply"] == 1
+        # the value crmguard would have written is what a clobber looks like: the receipt says so
+        svc.store.write(CRM_OBJECTS[object_type], "update", [(object_id, {column: ours}, None)], "u_ae1")
+        receipt = verify_plan(con, plan_id, local(svc.url))
+        assert receipt.status == "partial" and [m["field"] for m in receipt.mismatches] == [column]
+        assert "conflict_changed_since_apply" not in receipt.counts
+
+
 def test_faults_are_survived_and_the_receipt_accounts_for_every_item(world: tuple[Path, Path]) -> None:
     warehouse, crm = world
     plan_id = planned(warehouse)

@@ -1,7 +1,9 @@
 """`crmguard restore verify`: read every item back from the CRM and store a receipt.
 
 Expected per item: the value to restore for items that were (or already were) restored, the value
-left in place for conflicts (a conflict is never clobbered), the whole record for a recreate. The plan
+left in place for conflicts (a conflict is never clobbered), the whole record for a recreate. A conflict
+that someone changed again after apply still matches unless it now shows the value crmguard would have
+written (that would be a clobber); the receipt counts them as `conflict_changed_since_apply`. The plan
 ends `verified` when every item matches, `partial` when some do, `failed` when none do.
 """
 
@@ -73,6 +75,8 @@ def verify_plan(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapte
     counts = {"items": len(checks), "matched": matched, "mismatched": len(checks) - matched}
     for c in checks:
         counts[c["outcome"]] = counts.get(c["outcome"], 0) + 1
+    if any(c["changed_since_apply"] for c in checks):
+        counts["conflict_changed_since_apply"] = sum(c["changed_since_apply"] for c in checks)
     at = utc_naive(now)
     receipt_id = "rr_" + hashlib.sha256(f"{plan_id}|{plan_hash}|{at}".encode()).hexdigest()[:16]
     _store(con, receipt_id, plan_id, plan_hash, adapter.name, at, status, counts, checks)
@@ -83,6 +87,7 @@ def _check(row: tuple, record: dict | None) -> dict:
     """Expected vs actual for one item (a recreate compares every restored column, an archive whether the
     record is gone)."""
     item_no, object_type, object_id, field_name, item_class, _, value_restore, restore_row, outcome, live_at_apply = row
+    changed_by_others = False
     if item_class == "recreate":
         wanted = {k: v for k, v in json.loads(restore_row).items() if k in CRM_OBJECTS[object_type].writable}
         expected = json.dumps(wanted, sort_keys=True)
@@ -97,10 +102,16 @@ def _check(row: tuple, record: dict | None) -> dict:
         expected = expected_value(outcome, value_restore, live_at_apply)
         actual = None if record is None else record.get(field_name)
         # A conflict on a record someone deleted is "left as it was" when it is still gone.
-        matches = (record is None and outcome == "conflict" and expected is None) or (
+        unchanged = (record is None and outcome == "conflict" and expected is None) or (
             record is not None and canonical_value(actual) == canonical_value(expected))
+        # A conflict is someone else's value: they may change it again after apply. Only the value crmguard
+        # would have written means it was clobbered; any other change is theirs and is counted, not failed.
+        changed_by_others = outcome == "conflict" and not unchanged and \
+            canonical_value(actual) != canonical_value(value_restore)
+        matches = unchanged or changed_by_others
     return {"item_no": item_no, "object_type": object_type, "object_id": object_id, "field": field_name,
-            "expected": expected, "actual": actual, "matches": bool(matches), "outcome": outcome}
+            "expected": expected, "actual": actual, "matches": bool(matches), "outcome": outcome,
+            "changed_since_apply": changed_by_others}
 
 
 def _store(con: duckdb.DuckDBPyConnection, receipt_id: str, plan_id: str, plan_hash: str, adapter: str,
