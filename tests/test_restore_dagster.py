@@ -48,7 +48,7 @@ def test_sensor_proposes_once_per_run_and_the_job_applies_and_verifies(tmp_path:
     with running_service(crm) as svc:
         config = {"plan_id": plan_id, "crm_url": svc.url}
         result = restore_crm_state.execute_in_process(
-            run_config={"ops": {"apply_restore_plan": {"config": config}, "verify_restore_plan": {"config": config}}},
+            run_config={"ops": {"apply_restore_plan": {"config": config}}},  # the plan id, once
             resources={"warehouse": resource})
         assert result.success
         assert len(svc.store.write_counts()) == 10
@@ -68,6 +68,6 @@ def test_the_job_refuses_an_unapproved_plan(tmp_path: Path) -> None:
     with running_service(crm) as svc:
         config = {"plan_id": plan_id, "crm_url": svc.url}
         result = restore_crm_state.execute_in_process(
-            run_config={"ops": {"apply_restore_plan": {"config": config}, "verify_restore_plan": {"config": config}}},
+            run_config={"ops": {"apply_restore_plan": {"config": config}}},  # the plan id, once
             resources={"warehouse": resource}, raise_on_error=False)
         assert not result.success and svc.store.write_counts() == {}

@@ -33,25 +33,27 @@ class ProposeConfig(dg.Config):
 
 
 @dg.op(pool=WAREHOUSE_POOL)
-def apply_restore_plan(context: dg.OpExecutionContext, config: RestoreConfig, warehouse: WarehouseResource) -> str:
-    """Apply the approved plan (refused when unapproved, expired or altered) and audit its writes."""
+def apply_restore_plan(context: dg.OpExecutionContext, config: RestoreConfig, warehouse: WarehouseResource) -> dict:
+    """Apply the approved plan (refused when unapproved, expired or altered) and audit its writes.
+
+    Its output hands the plan and target on to `verify_restore_plan`, so the launchpad asks for them once."""
     adapter = target_adapter(config.target, crm_url=config.crm_url, rate=config.rate)
     with warehouse.connect() as con:
         result = apply_with_audit(con, config.plan_id, adapter, Path(warehouse.resolved_path()).parent / "restore_audit",
                                   batch_size=config.batch_size)
     context.add_output_metadata({"outcomes": result["outcomes"], "written_now": result["written_now"]})
-    return config.plan_id
+    return {"plan_id": config.plan_id, "target": config.target, "crm_url": config.crm_url, "rate": config.rate}
 
 
 @dg.op(pool=WAREHOUSE_POOL)
-def verify_restore_plan(context: dg.OpExecutionContext, config: RestoreConfig, warehouse: WarehouseResource,
-                        plan_id: str) -> None:
+def verify_restore_plan(context: dg.OpExecutionContext, warehouse: WarehouseResource, applied: dict) -> None:
     """Read every item back and store the receipt; the step fails unless the plan is verified."""
+    adapter = target_adapter(applied["target"], crm_url=applied["crm_url"], rate=applied["rate"])
     with warehouse.connect() as con:
-        receipt = verify_plan(con, plan_id, target_adapter(config.target, crm_url=config.crm_url, rate=config.rate))
+        receipt = verify_plan(con, applied["plan_id"], adapter)
     context.add_output_metadata({"status": receipt.status, "counts": receipt.counts})
     if receipt.status != "verified":
-        raise CheckFailed(f"plan {plan_id} is {receipt.status}: {receipt.counts}")
+        raise CheckFailed(f"plan {applied['plan_id']} is {receipt.status}: {receipt.counts}")
 
 
 @dg.job(executor_def=dg.in_process_executor, description="Apply an approved restore plan, then verify it.")
