@@ -8,7 +8,8 @@ Endpoints (request and response shapes as HubSpot documents them):
 - GET  /crm/v3/objects/{type}/{id}?properties=a,b
 - GET  /_crmguard/health, GET /_crmguard/writes (applied writes per trace id, for tests and benchmarks)
 
-`{type}` is companies, contacts, deals, meetings or p_sequence_enrollments. Partial failures answer 207
+`{type}` is companies, contacts, deals, meetings, p_sequence_enrollments or emails (scheduled emails, which
+a restore cancels). Partial failures answer 207
 with `errors` (OBJECT_NOT_FOUND, VALIDATION_ERROR), as HubSpot's batch endpoints do. The bearer token is
 taken as the integration user's id and stamped into `updated_by`, as HubSpot stamps a private app's
 writes with its user. Faults come from crmguard.crm.faults. It binds to 127.0.0.1 only.
