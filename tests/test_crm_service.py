@@ -64,7 +64,8 @@ def test_batch_read_and_update_use_hubspot_shapes(seeded: Path) -> None:
                             headers={"Authorization": "Bearer t"}, timeout=5)
         assert raw.status_code == 207
         body = raw.json()
-        assert body["results"][0]["properties"] == {"name": "Acme", "lifecyclestage": "prospect"}
+        # values in HubSpot's own spelling: canonical `prospect` is the lifecycle stage `lead`
+        assert body["results"][0]["properties"] == {"name": "Acme", "lifecyclestage": "lead"}
         assert body["errors"][0]["category"] == "OBJECT_NOT_FOUND" and body["errors"][0]["context"]["ids"] == ["zz"]
         assert requests.post(f"{svc.url}/crm/v3/objects/companies/batch/read", json={"inputs": [{"id": "a1"}]},
                              timeout=5).status_code == 401
@@ -75,6 +76,25 @@ def test_batch_read_and_update_use_hubspot_shapes(seeded: Path) -> None:
         assert live["a1"] == {"industry": "fintech", "employees": None, "updated_by": "usr_crmguard_restore"}
         assert live["a2"]["industry"] == "retail"
         assert svc.store.write_counts() == {"k1": 1}
+        api.close()
+
+
+def test_enumerated_values_travel_in_hubspots_spelling(seeded: Path) -> None:
+    with running_service(seeded) as svc:
+        # a canonical value is not one of HubSpot's options: refused as HubSpot refuses it
+        raw = requests.post(f"{svc.url}/crm/v3/objects/companies/batch/update",
+                            json={"inputs": [{"id": "a2", "properties": {"lifecyclestage": "churnedd"}}]},
+                            headers={"Authorization": "Bearer t"}, timeout=5)
+        assert raw.status_code == 400 and "allowed options" in raw.json()["message"]
+        api = client(svc.url)
+        # the client writes canonical `prospect` as HubSpot's `lead`; the CRM stores it as ingest would read it
+        assert api.write(ACCOUNTS, "update", [ItemWrite("a2", {"lifecycle": "prospect"}, "k1")])["k1"].written
+        assert svc.store.read(ACCOUNTS, ["a2"])["a2"]["lifecycle"] == "prospect"
+        assert api.read(ACCOUNTS, ["a2"], ["lifecycle"]) == {"a2": {"lifecycle": "prospect"}}
+        raw = requests.post(f"{svc.url}/crm/v3/objects/companies/batch/read",
+                            json={"properties": ["lifecyclestage"], "inputs": [{"id": "a2"}]},
+                            headers={"Authorization": "Bearer t"}, timeout=5)
+        assert raw.json()["results"][0]["properties"] == {"lifecyclestage": "lead"}
         api.close()
 
 

@@ -178,7 +178,13 @@ def test_file_target_exports_each_item_once_even_when_rerun(world: tuple[Path, P
             for entry in json.loads(path.read_text())["inputs"]]
     assert len(keys) == len(set(keys)) == 10
     deals = sorted((tmp_path / "files" / "salesforce").glob("*-Opportunity-update.csv"))
-    assert sorted(p.read_text() for p in deals) == ["Id,Amount\nd1,1000.00\n", "Id,StageName\nd1,discovery\n"]
+    # each file speaks its CRM's own values: Salesforce's stage picklist, HubSpot's internal stage id
+    assert sorted(p.read_text() for p in deals) == ["Id,Amount\nd1,1000.00\n", "Id,StageName\nd1,Needs Analysis\n"]
+    stages = [entry["properties"]["dealstage"] for path in sorted((tmp_path / "files" / "hubspot").glob("*-deals-*.json"))
+              for entry in json.loads(path.read_text())["inputs"] if "dealstage" in entry.get("properties", {})]
+    assert "presentationscheduled" in stages and not set(stages) - {  # HubSpot's default-pipeline stage ids
+        "appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent",
+        "closedwon", "closedlost"}
 
 
 def test_an_unreachable_crm_stops_apply_and_leaves_items_pending(world: tuple[Path, Path]) -> None:

@@ -25,6 +25,7 @@ import requests
 
 from crmguard.crm.objects import CrmObject
 from crmguard.crm.server import RECORD_ID_PROPERTY
+from crmguard.crm.vocabulary import to_canonical, to_vendor
 from crmguard.errors import BadInput
 
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
@@ -120,7 +121,8 @@ class HubSpotClient:
             _, payload = self._post(f"/crm/v3/objects/{obj.hubspot_type}/batch/read", body, is_write=False)
             for result in payload.get("results", []):
                 values = result.get("properties") or {}
-                out[str(result["id"])] = {c: values.get(obj.to_hubspot(c)) for c in columns}
+                out[str(result["id"])] = {c: to_canonical("hubspot", obj.name, c, values.get(obj.to_hubspot(c)))
+                                          for c in columns}
         return out
 
     def write(self, obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> dict[str, WriteOutcome]:
@@ -180,7 +182,8 @@ def _retry_after(response: requests.Response) -> float | None:
 def _hubspot_input(obj: CrmObject, operation: str, item: ItemWrite) -> dict:
     if operation == "archive":
         return {"id": item.record_id, "objectWriteTraceId": item.key}
-    props = {obj.to_hubspot(c): ("" if v is None else v) for c, v in item.properties.items()}
+    props = {obj.to_hubspot(c): ("" if v is None else to_vendor("hubspot", obj.name, c, v))
+             for c, v in item.properties.items()}
     if operation == "create":
         return {"properties": props | {RECORD_ID_PROPERTY: item.record_id}, "objectWriteTraceId": item.key}
     return {"id": item.record_id, "properties": props, "objectWriteTraceId": item.key}
@@ -220,8 +223,8 @@ class FileTarget:
                 record_id = entry.get("id") or props.get(RECORD_ID_PROPERTY)
                 if record_id in wanted:
                     row = out.setdefault(record_id, {})
-                    row.update({c: props[obj.to_hubspot(c)] or None for c in columns
-                                if obj.to_hubspot(c) in props})
+                    row.update({c: to_canonical("hubspot", obj.name, c, props[obj.to_hubspot(c)] or None)
+                                for c in columns if obj.to_hubspot(c) in props})
         return out
 
     def write(self, obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> dict[str, WriteOutcome]:
@@ -250,8 +253,8 @@ def _bulk_csv(obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> str
     header = [id_field] + [obj.salesforce_fields.get(c, c) for c in columns]
     lines: list[list[str]] = [header]
     for item in items:
-        cells = [("#N/A" if item.properties[c] is None else item.properties[c]) if c in item.properties else ""
-                 for c in columns]
+        cells = [("#N/A" if item.properties[c] is None else to_vendor("salesforce", obj.name, c, item.properties[c]))
+                 if c in item.properties else "" for c in columns]
         lines.append([item.record_id, *cells])
     buffer = StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(lines)

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from crmguard.crm.faults import FaultPlan, parse_faults, retry_after_header
 from crmguard.crm.objects import CRM_OBJECTS, CrmObject
 from crmguard.crm.store import CrmStore
+from crmguard.crm.vocabulary import is_vendor_value, to_canonical, to_vendor
 
 LOOPBACK = "127.0.0.1"
 RECORD_ID_PROPERTY = "crmguard_record_id"  # lets a recreate keep the record's original id
@@ -189,12 +190,15 @@ def _canonical_props(obj: CrmObject, props: dict) -> dict[str, str | None]:
         column = obj.from_hubspot(prop)
         if column is None or column not in obj.writable:
             raise ApiError(400, "VALIDATION_ERROR", f"Property {prop!r} does not exist or is read-only")
-        out[column] = None if value is None or value == "" else str(value)
+        text = None if value is None or value == "" else str(value)
+        if not is_vendor_value("hubspot", obj.name, column, text):  # as HubSpot refuses an unknown option
+            raise ApiError(400, "VALIDATION_ERROR", f"{text!r} was not one of the allowed options for {prop!r}")
+        out[column] = to_canonical("hubspot", obj.name, column, text)
     return out
 
 
 def _hubspot_record(obj: CrmObject, record: dict, wanted: list[str] | None) -> dict:
-    props = {obj.to_hubspot(c): record[c] for c in obj.columns}
+    props = {obj.to_hubspot(c): to_vendor("hubspot", obj.name, c, record[c]) for c in obj.columns}
     props["hs_object_id"] = record[obj.id_column]
     if wanted is not None:
         props = {p: props.get(p) for p in wanted}
