@@ -14,6 +14,7 @@ from crmguard.crm.server import running_service
 from crmguard.errors import BadInput, CheckFailed
 from crmguard.restore.apply import apply_plan
 from crmguard.restore.approve import approve, force_items
+from crmguard.restore.audit import write_action_log
 from crmguard.restore.plan import Scope, create_plan
 from crmguard.restore.verify import verify_plan
 from crmguard.warehouse import connect
@@ -185,6 +186,25 @@ def test_file_target_exports_each_item_once_even_when_rerun(world: tuple[Path, P
     assert "presentationscheduled" in stages and not set(stages) - {  # HubSpot's default-pipeline stage ids
         "appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent",
         "closedwon", "closedlost"}
+
+
+def test_a_file_export_is_audited_without_claiming_crm_changes(world: tuple[Path, Path], tmp_path: Path) -> None:
+    warehouse, crm = world
+    exported, applied = planned(warehouse), None
+    with connect(warehouse) as con:
+        apply_plan(con, exported, FileTarget(tmp_path / "files"))
+        calls = [e for e in map(json.loads, write_action_log(con, exported, tmp_path / "audit").read_text().splitlines())
+                 if e["event_type"] == "tool_call"]
+        # the import is someone's edit when it happens: the export itself changes nothing in the CRM
+        assert len(calls) == 10 and {c["tool"]["name"] for c in calls} == {"export_restore_file"}
+        assert all(c["changes"] == [] and c["tool"]["credential_scope"] == "file" for c in calls)
+        applied = create_plan(con, Scope(run_ids=("R1",)), "u_ops2").plan_id  # the same plan, to the CRM
+        approve(con, applied, "u_ops1")
+    with running_service(crm) as svc, connect(warehouse) as con:
+        apply_plan(con, applied, local(svc.url))
+        calls = [e for e in map(json.loads, write_action_log(con, applied, tmp_path / "audit").read_text().splitlines())
+                 if e["event_type"] == "tool_call"]
+        assert len(calls) == 10 and all(c["changes"] for c in calls)  # a CRM write claims its change
 
 
 def test_an_unreachable_crm_stops_apply_and_leaves_items_pending(world: tuple[Path, Path]) -> None:
