@@ -139,6 +139,25 @@ def test_timeout_after_commit_raises_outcome_unknown_yet_the_write_landed(seeded
         api.close()
 
 
+def test_a_create_answered_5xx_is_not_sent_again_blindly(seeded: Path) -> None:
+    with running_service(seeded, "500=1") as svc:
+        api = client(svc.url)
+        made = [ItemWrite("c9", {"account_id": "a1", "email": "n@acme.test"}, "k1")]
+        # a gateway 5xx can follow a committed create: resending it could make a second record
+        with pytest.raises(OutcomeUnknown, match="after a create"):
+            api.write(CONTACTS, "create", made)
+        # apply then looks the record up by the id it carries (HubSpot's idProperty), and creates what is missing
+        assert api.read(CONTACTS, ["c9"], ["email"], by_record_id=True) == {}
+        assert api.write(CONTACTS, "create", made)["k1"].written
+        assert api.read(CONTACTS, ["c9"], ["email"], by_record_id=True) == {"c9": {"email": "n@acme.test"}}
+        assert svc.store.write_counts() == {"k1": 1}
+        refused = requests.post(f"{svc.url}/crm/v3/objects/contacts/batch/read",
+                                json={"idProperty": "email", "inputs": [{"id": "n@acme.test"}]},
+                                headers={"Authorization": "Bearer t"}, timeout=5)
+        assert refused.status_code == 400  # the local service looks records up by id or crmguard_record_id only
+        api.close()
+
+
 def test_persistent_5xx_gives_up_after_bounded_attempts(seeded: Path) -> None:
     with running_service(seeded, "500=1:2:3") as svc:
         api = client(svc.url, max_attempts=3)

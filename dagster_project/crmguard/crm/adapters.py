@@ -64,8 +64,12 @@ class CrmAdapter(Protocol):
     name: str
     reads_live: bool
 
-    def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        """Current values of `columns` for the records that exist (absent ids are missing records)."""
+    def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str], *,
+             by_record_id: bool = False) -> dict[str, dict[str, str | None]]:
+        """Current values of `columns` for the records that exist (absent ids are missing records).
+
+        `by_record_id`: the ids are crmguard's original record ids, which a recreated record carries in the
+        `crmguard_record_id` property (a CRM gives a created record an id of its own)."""
         ...
 
     def write(self, obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> dict[str, WriteOutcome]:
@@ -112,17 +116,24 @@ class HubSpotClient:
     def close(self) -> None:
         self.session.close()
 
-    def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        """POST batch/read per 100 ids; ids the CRM does not know (207 errors) are simply absent."""
+    def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str], *,
+             by_record_id: bool = False) -> dict[str, dict[str, str | None]]:
+        """POST batch/read per 100 ids; ids the CRM does not know (207 errors) are simply absent.
+
+        `by_record_id` reads by the unique `crmguard_record_id` property (HubSpot's `idProperty`), which
+        is how a recreated record is found again: HubSpot gives it a new `hs_object_id`."""
         out: dict[str, dict[str, str | None]] = {}
-        props = [obj.to_hubspot(c) for c in columns]
+        props = [obj.to_hubspot(c) for c in columns] + ([RECORD_ID_PROPERTY] if by_record_id else [])
         for start in range(0, len(ids), BATCH_LIMIT):
-            body = {"properties": props, "inputs": [{"id": i} for i in ids[start:start + BATCH_LIMIT]]}
+            body: dict = {"properties": props, "inputs": [{"id": i} for i in ids[start:start + BATCH_LIMIT]]}
+            if by_record_id:
+                body["idProperty"] = RECORD_ID_PROPERTY
             _, payload = self._post(f"/crm/v3/objects/{obj.hubspot_type}/batch/read", body, is_write=False)
             for result in payload.get("results", []):
                 values = result.get("properties") or {}
-                out[str(result["id"])] = {c: to_canonical("hubspot", obj.name, c, values.get(obj.to_hubspot(c)))
-                                          for c in columns}
+                key = values.get(RECORD_ID_PROPERTY) if by_record_id else result["id"]
+                out[str(key)] = {c: to_canonical("hubspot", obj.name, c, values.get(obj.to_hubspot(c)))
+                                 for c in columns}
         return out
 
     def write(self, obj: CrmObject, operation: str, items: Sequence[ItemWrite]) -> dict[str, WriteOutcome]:
@@ -131,7 +142,7 @@ class HubSpotClient:
             raise BadInput(f"unsupported CRM operation {operation!r}")
         inputs = [_hubspot_input(obj, operation, item) for item in items]
         status, payload = self._post(f"/crm/v3/objects/{obj.hubspot_type}/batch/{operation}",
-                                     {"inputs": inputs}, is_write=True)
+                                     {"inputs": inputs}, is_write=True, idempotent=operation != "create")
         if status >= 400:
             message = f"HTTP {status} {payload.get('category', '')}: {payload.get('message', '')}".strip()
             return {item.key: WriteOutcome(False, message) for item in items}
@@ -139,8 +150,11 @@ class HubSpotClient:
         return {item.key: WriteOutcome(False, failed[item.record_id]) if item.record_id in failed
                 else WriteOutcome(True) for item in items}
 
-    def _post(self, path: str, body: dict, *, is_write: bool) -> tuple[int, dict]:
-        """POST with pacing and bounded retries; a write whose answer is lost raises OutcomeUnknown."""
+    def _post(self, path: str, body: dict, *, is_write: bool, idempotent: bool = True) -> tuple[int, dict]:
+        """POST with pacing and bounded retries; a write whose answer is lost raises OutcomeUnknown.
+
+        A 5xx after a create raises OutcomeUnknown too: a gateway error can follow a committed create, and
+        sending it again would make a second record. Apply re-reads and creates only what is missing."""
         last = ""
         for attempt in range(self.max_attempts):
             self.pacer.wait()
@@ -160,6 +174,8 @@ class HubSpotClient:
                 self._sleep(_retry_after(response) or self._delay(attempt))
                 continue
             if response.status_code >= 500:
+                if is_write and not idempotent:
+                    raise OutcomeUnknown(f"{path}: HTTP {response.status_code} after a create")
                 self.stats["retries_5xx"] += 1
                 last = f"HTTP {response.status_code}"
                 self._sleep(self._delay(attempt))
@@ -210,8 +226,10 @@ class FileTarget:
         (self.out_dir / "hubspot").mkdir(parents=True, exist_ok=True)
         (self.out_dir / "salesforce").mkdir(parents=True, exist_ok=True)
 
-    def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        """What earlier batches exported for these records (a rerun must not export an item twice)."""
+    def read(self, obj: CrmObject, ids: Sequence[str], columns: Sequence[str], *,
+             by_record_id: bool = False) -> dict[str, dict[str, str | None]]:
+        """What earlier batches exported for these records (a rerun must not export an item twice); a
+        created record is listed under its record id either way."""
         wanted, out = set(ids), {}
         for path in sorted((self.out_dir / "hubspot").glob(f"*-{obj.hubspot_type}-*.json")):
             for entry in json.loads(path.read_text())["inputs"]:

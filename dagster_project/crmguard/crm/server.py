@@ -122,6 +122,11 @@ class CrmHandler(BaseHTTPRequestHandler):
         raise ApiError(404, "OBJECT_NOT_FOUND", f"no route for {method} {self.path}")
 
     def _read(self, obj: CrmObject, body: dict, single: bool = False) -> tuple[int, dict]:
+        # `idProperty`: a unique property to look records up by. A record created here keeps its
+        # `crmguard_record_id` as its id, so looking up by that property is looking up by id.
+        if body.get("idProperty") not in (None, "hs_object_id", RECORD_ID_PROPERTY):
+            raise ApiError(400, "VALIDATION_ERROR", f"idProperty {body['idProperty']!r}: this service looks records "
+                           f"up by hs_object_id or {RECORD_ID_PROPERTY} only")
         ids = [str(i.get("id")) for i in body["inputs"]]
         wanted = [p for p in body.get("properties") or [] if p] or [obj.to_hubspot(c) for c in obj.columns]
         records = self.server.store.read(obj, ids)
@@ -199,7 +204,7 @@ def _canonical_props(obj: CrmObject, props: dict) -> dict[str, str | None]:
 
 def _hubspot_record(obj: CrmObject, record: dict, wanted: list[str] | None) -> dict:
     props = {obj.to_hubspot(c): to_vendor("hubspot", obj.name, c, record[c]) for c in obj.columns}
-    props["hs_object_id"] = record[obj.id_column]
+    props["hs_object_id"] = props[RECORD_ID_PROPERTY] = record[obj.id_column]
     if wanted is not None:
         props = {p: props.get(p) for p in wanted}
     stamp = record.get("updated_at") or _now()

@@ -194,7 +194,9 @@ class ApplyRun:
         # an archive compares the record's last-modified time with the plan's (see `judge`)
         stamp = {"updated_at"} if batch[0].archives and "updated_at" in obj.columns else set()
         fields = sorted({i.field for i in batch if i.field} or stamp or {obj.id_column})
-        live = self.adapter.read(obj, [i.object_id for i in batch], fields)
+        # a recreated record is found by the record id it carries, not the id the CRM gave it
+        live = self.adapter.read(obj, [i.object_id for i in batch], fields,
+                                 by_record_id=batch[0].item_class == "recreate")
         to_write: list[Item] = []
         for item in batch:
             verdict, live_value = judge(item, live.get(item.object_id), self.adapter.reads_live)

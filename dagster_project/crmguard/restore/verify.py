@@ -66,9 +66,11 @@ def verify_plan(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapte
     live: dict[tuple[str, str], dict] = {}
     for object_type in sorted({r[1] for r in rows}):
         obj = CRM_OBJECTS[object_type]
-        ids = sorted({r[2] for r in rows if r[1] == object_type})
-        found = adapter.read(obj, ids, list(obj.writable))
-        live |= {(object_type, i): v for i, v in found.items()}
+        for recreated in (False, True):  # a recreated record is found by the record id it carries
+            ids = sorted({r[2] for r in rows if r[1] == object_type and (r[4] == "recreate") == recreated})
+            if ids:
+                found = adapter.read(obj, ids, list(obj.writable), by_record_id=recreated)
+                live |= {(object_type, i): v for i, v in found.items()}
     checks = [_check(r, live.get((r[1], r[2]))) for r in rows]
     matched = sum(c["matches"] for c in checks)
     status = "verified" if matched == len(checks) else "partial" if matched else "failed"
