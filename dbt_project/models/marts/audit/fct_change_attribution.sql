@@ -175,6 +175,7 @@ observed_attributed as (
         dry_claim.claim_id as dry_claim_id,
         case
             when observed.updated_by in ({{ restore_ids }})
+                 or real_claim.actor_id in ({{ restore_ids }}) or real_claim.agent_id in ({{ restore_ids }})
                  or archive.object_id is not null then 'R1_restore'
             when real_claim.claim_id is not null then 'R2_agent_claim'
             when dry_claim.claim_id is not null and dry_claim.actor_id = observed.updated_by then 'R3_dry_run_claim'
