@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crmguard.ingest.schema import ensure_raw_schema
-from crmguard.transform import build
+from crmguard.transform import build, run_dbt
 from crmguard.warehouse import connect
 
 S0, S1, S2 = "2026-01-01 00:00:00", "2026-01-02 00:00:00", "2026-01-03 00:00:00"
@@ -222,6 +222,20 @@ def test_scd2_history_and_as_of(hand_warehouse: Path) -> None:
     ]
     current = _rows(hand_warehouse, "select deal_id from dim_crm_deals order by 1")
     assert [c[0] for c in current] == ["d1", "d2", "d3", "d4", "d5", "d6"]
+    # the reusable "state as of T" macro, as a dbt user calls it: d1 before and after its stage change,
+    # d7 there before its delete and gone after
+    assert _as_of(hand_warehouse, "2026-01-01 12:00:00") == {"d1": "prospecting", "d7": "proposal"}
+    assert _as_of(hand_warehouse, "2026-01-02 12:00:00") == {"d1": "qualification"}
+
+
+def _as_of(warehouse: Path, at: str) -> dict[str, str]:
+    """deal_id -> stage of d1 and d7 through `{{ crm_as_of('deals', T) }}` (`dbt show --inline`)."""
+    lines: list[str] = []
+    sql = f"select deal_id, stage from {{{{ crm_as_of('deals', \"timestamp '{at}'\") }}}} where deal_id in ('d1', 'd7')"
+    run_dbt("show", warehouse, ["--inline", sql, "--output", "json", "--log-format", "json"], on_line=lines.append)
+    previews = [json.loads(line)["data"]["preview"] for line in lines
+                if line.startswith("{") and "preview" in json.loads(line).get("data", {})]
+    return {row["deal_id"]: row["stage"] for row in json.loads(previews[0])}
 
 
 def test_incremental_build_adds_a_day_and_matches_a_full_refresh(tmp_path: Path) -> None:
