@@ -109,3 +109,13 @@ def test_sigkill_mid_apply_then_rerun_completes_without_duplicate_writes(world: 
     tool_calls = dict((e[0], e[1]) for e in events)["tool_call"]
     assert tool_calls == 10 and all(e[1] == e[2] for e in events)
     assert actor == [("system", "usr_crmguard_restore", "restore_job")]
+
+
+def test_bench_restore_applies_every_item_once() -> None:
+    """The benchmark's code path on a small scope (figures are printed, never asserted): apply must write
+    every item, once (its history once used stage values the CRM refuses, and wrote nothing)."""
+    result = json.loads(crmguard("bench", "restore", "--changes", "400", "--apply-items", "60", "--rate", "200",
+                                 "--json").stdout)
+    metrics = result["metrics"]
+    assert result["benchmark"] == "restore" and metrics["bare_matches_plan"] == 1
+    assert metrics["apply_written"] == metrics["apply_items"] == 60 and metrics["duplicate_writes"] == 0

@@ -167,7 +167,9 @@ def bench_apply(root: Path, items: int, rate: int) -> dict[str, float | int]:
     warehouse = root / "apply" / "warehouse.duckdb"
     with connect(warehouse) as con:
         build_history(con, items * len(FIELDS))
-        con.execute("delete from main.fct_change_attribution where field <> 'stage'")
+        # one free-text field per deal: the service refuses a stage that is not one of HubSpot's options,
+        # and the synthetic history's values (old_amount7, ...) are not
+        con.execute("delete from main.fct_change_attribution where field <> 'amount'")
         plan_id = create_plan(con, Scope(run_ids=("bench_run",)), "u_ops1").plan_id
         approve(con, plan_id, "u_ops2")
     _seed_crm(root / "crm", items)
