@@ -81,11 +81,6 @@ def test_batch_read_and_update_use_hubspot_shapes(seeded: Path) -> None:
 
 def test_enumerated_values_travel_in_hubspots_spelling(seeded: Path) -> None:
     with running_service(seeded) as svc:
-        # a canonical value is not one of HubSpot's options: refused as HubSpot refuses it
-        raw = requests.post(f"{svc.url}/crm/v3/objects/companies/batch/update",
-                            json={"inputs": [{"id": "a2", "properties": {"lifecyclestage": "churnedd"}}]},
-                            headers={"Authorization": "Bearer t"}, timeout=5)
-        assert raw.status_code == 400 and "allowed options" in raw.json()["message"]
         api = client(svc.url)
         # the client writes canonical `prospect` as HubSpot's `lead`; the CRM stores it as ingest would read it
         assert api.write(ACCOUNTS, "update", [ItemWrite("a2", {"lifecycle": "prospect"}, "k1")])["k1"].written

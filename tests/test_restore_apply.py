@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from crmguard.crm.adapters import FileTarget, HubSpotClient
 from crmguard.crm.objects import CRM_OBJECTS
@@ -125,6 +126,20 @@ def test_drift_after_planning_becomes_a_conflict_not_a_write(world: tuple[Path, 
         assert report.outcomes == {"conflict": 2, "written": 9}
         assert field(svc, "deals", "d1", "stage") == "negotiation"
         assert verify_plan(con, plan_id, local(svc.url)).status == "verified"
+
+
+def test_the_service_refuses_a_canonical_value_hubspot_spells_otherwise(world: tuple[Path, Path]) -> None:
+    _, crm = world
+    with running_service(crm) as svc:
+        def update(stage: str) -> requests.Response:
+            return requests.post(f"{svc.url}/crm/v3/objects/deals/batch/update",
+                                 json={"inputs": [{"id": "d1", "properties": {"dealstage": stage}}]},
+                                 headers={"Authorization": "Bearer u_ae1"}, timeout=5)
+        refused = update("closed_won")  # canonical: HubSpot's own stage id is closedwon
+        assert refused.status_code == 400 and "'closedwon'" in refused.json()["message"]
+        assert update("closedwon").status_code == 200 and field(svc, "deals", "d1", "stage") == "closed_won"
+        assert update("renewal_review").status_code == 200  # a portal's own stage is not ours to refuse
+        assert field(svc, "deals", "d1", "stage") == "renewal_review"
 
 
 def test_a_conflict_changed_again_after_apply_is_theirs_unless_it_shows_our_value(world: tuple[Path, Path]) -> None:

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from crmguard.crm.faults import FaultPlan, parse_faults, retry_after_header
 from crmguard.crm.objects import CRM_OBJECTS, CrmObject
 from crmguard.crm.store import CrmStore
-from crmguard.crm.vocabulary import is_vendor_value, to_canonical, to_vendor
+from crmguard.crm.vocabulary import misspelled_canonical, to_canonical, to_vendor
 
 LOOPBACK = "127.0.0.1"
 RECORD_ID_PROPERTY = "crmguard_record_id"  # lets a recreate keep the record's original id
@@ -196,8 +196,10 @@ def _canonical_props(obj: CrmObject, props: dict) -> dict[str, str | None]:
         if column is None or column not in obj.writable:
             raise ApiError(400, "VALIDATION_ERROR", f"Property {prop!r} does not exist or is read-only")
         text = None if value is None or value == "" else str(value)
-        if not is_vendor_value("hubspot", obj.name, column, text):  # as HubSpot refuses an unknown option
-            raise ApiError(400, "VALIDATION_ERROR", f"{text!r} was not one of the allowed options for {prop!r}")
+        spelled = misspelled_canonical("hubspot", obj.name, column, text)
+        if spelled is not None:  # as HubSpot refuses an option it does not have
+            raise ApiError(400, "VALIDATION_ERROR",
+                           f"{text!r} was not one of the allowed options for {prop!r} (did you mean {spelled!r}?)")
         out[column] = to_canonical("hubspot", obj.name, column, text)
     return out
 

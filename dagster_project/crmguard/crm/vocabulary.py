@@ -59,8 +59,14 @@ def to_canonical(system: str, object_name: str, column: str, value: str | None) 
     return vocabulary.inbound.get(key, {}).get(text.lower(), text)
 
 
-def is_vendor_value(system: str, object_name: str, column: str, value: str | None) -> bool:
-    """Whether the vendor would accept `value` for an enumerated column (any spelling its mapping names,
-    in any case); columns without a map accept anything."""
-    inbound = _vocabulary(system).inbound.get((object_name, column))
-    return value is None or inbound is None or value.strip().lower() in inbound
+def misspelled_canonical(system: str, object_name: str, column: str, value: str | None) -> str | None:
+    """The vendor's spelling when `value` is a canonical value the vendor spells otherwise and does not
+    accept as it is (`closed_won` for HubSpot's `closedwon`), else None. Values the mapping does not
+    name pass: a portal's own options are not in it."""
+    if value is None:
+        return None
+    vocabulary, key = _vocabulary(system), (object_name, column)
+    vendor = vocabulary.outbound.get(key, {}).get(value)
+    if vendor is None or vendor == value or value.strip().lower() in vocabulary.inbound.get(key, {}):
+        return None
+    return vendor
