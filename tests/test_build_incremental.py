@@ -47,7 +47,10 @@ def full_rows(daily, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
 
 
 def _assert_same_rows(warehouse: Path, expected: dict[str, list[tuple]]) -> None:
-    rows = _tables(warehouse)
+    _assert_same(_tables(warehouse), expected)
+
+
+def _assert_same(rows: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -> None:
     assert rows.keys() == expected.keys() and rows["fct_policy_violations"] and rows["fct_change_attribution"]
     for name in rows:
         assert rows[name] == expected[name], name
@@ -85,29 +88,42 @@ def _tables(warehouse: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def test_daily_build_gives_the_rows_of_a_full_build(daily, full_rows, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def day_built(daily, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The history's warehouse with the last day ingested and built once (the daily build), then built
+    again with nothing new: what the three tests below read of each step, taken as it happened (the
+    second build recompiles the tests and moves nothing else)."""
     _, last_day, built_history = daily
-    incremental = _copy(built_history, tmp_path / "inc")
-    assert _watermark(incremental) == _latest_load(incremental)
-    ingest_paths(incremental, last_day)
-    result = build(incremental)
-    assert result.success, result.failures
-    assert _watermark(incremental) == _latest_load(incremental)  # a clean whole build advances it
-    _assert_same_rows(incremental, full_rows)
+    warehouse = _copy(built_history, tmp_path_factory.mktemp("day") / "inc")
+    with connect(warehouse, read_only=True) as con:
+        first_call, last_before = con.execute("select min(occurred_at), max(occurred_at) from main.fct_agent_actions").fetchone()
+    state = {"watermark_before": _watermark(warehouse), "latest_before": _latest_load(warehouse),
+             "judged_before": _judged(warehouse), "first_call": first_call, "last_before": last_before}
+    ingest_paths(warehouse, last_day)
+    state["result"] = build(warehouse)
+    compiled = target_dir(warehouse) / "compiled" / "crmguard" / "models" / "staging" / "raw" / "_raw__sources.yml"
+    state |= {"watermark_after": _watermark(warehouse), "latest_after": _latest_load(warehouse),
+              "judged_after": _judged(warehouse), "tables_after": _tables(warehouse),
+              "scoped_tests": {p.name: p.read_text() for p in compiled.glob("*.sql")
+                               if p.name.startswith(("source_unique_combination", "source_unique_new_keys"))}}
+    state["rebuild"] = build(warehouse)
+    state |= {"judged_rebuild": _judged(warehouse), "tables_rebuild": _tables(warehouse)}
+    return state
 
 
-def test_the_daily_build_tests_the_new_loads_only(daily, tmp_path: Path) -> None:
+def test_daily_build_gives_the_rows_of_a_full_build(day_built, full_rows) -> None:
+    assert day_built["result"].success, day_built["result"].failures
+    assert day_built["watermark_before"] == day_built["latest_before"]
+    assert day_built["watermark_after"] == day_built["latest_after"]  # a clean whole build advances it
+    _assert_same(day_built["tables_after"], full_rows)
+
+
+def test_the_daily_build_tests_the_new_loads_only(day_built) -> None:
     """The key tests of the raw layer read the loads after the watermark (a range on the load id)."""
-    _, last_day, built_history = daily
-    incremental = _copy(built_history, tmp_path / "inc")
-    through = _watermark(incremental)
-    ingest_paths(incremental, last_day)
-    assert build(incremental).success
-    compiled = target_dir(incremental) / "compiled" / "crmguard" / "models" / "staging" / "raw" / "_raw__sources.yml"
-    scoped = [p for p in compiled.glob("*.sql") if p.name.startswith(("source_unique_combination", "source_unique_new_keys"))]
+    scoped = day_built["scoped_tests"]
     assert len(scoped) == 7  # agent_events' event_id and the key of each of the six CRM objects
-    for test_sql in scoped:
-        assert f"_load_id > '{through}'" in test_sql.read_text(), test_sql.name
+    for name, test_sql in scoped.items():
+        assert f"_load_id > '{day_built['watermark_before']}'" in test_sql, name
 
 
 def test_a_duplicate_key_in_the_new_day_still_fails_the_build(daily, tmp_path: Path) -> None:
@@ -170,25 +186,16 @@ def _judged(warehouse: Path) -> tuple:
                            "where violations = 'main.fct_policy_violations'").fetchone()
 
 
-def test_the_daily_build_judges_the_policy_from_the_new_day_only(daily, tmp_path: Path) -> None:
+def test_the_daily_build_judges_the_policy_from_the_new_day_only(day_built) -> None:
     """The violations of calls no new input can change are kept; only the day's window is judged
     again (macros/policy_judged.sql), and a build with nothing new judges nothing."""
-    _, last_day, built_history = daily
-    incremental = _copy(built_history, tmp_path / "inc")
-    with connect(incremental, read_only=True) as con:
-        first_call, last_before = con.execute("select min(occurred_at), max(occurred_at) from main.fct_agent_actions").fetchone()
-    assert _judged(incremental)[0] is None  # the whole build judged every call
-    ingest_paths(incremental, last_day)
-    assert build(incremental).success
-    judged_from, judged_through = _judged(incremental)
-    assert first_call < judged_from <= last_before  # the window the new day closes, not the history
-    assert judged_through == _latest_load(incremental)
-    with connect(incremental, read_only=True) as con:
-        before = con.execute("select * from main.fct_policy_violations order by all").fetchall()
-    assert build(incremental).success  # nothing new: nothing judged, nothing changed
-    assert _judged(incremental)[0] == datetime.max
-    with connect(incremental, read_only=True) as con:
-        assert con.execute("select * from main.fct_policy_violations order by all").fetchall() == before
+    assert day_built["judged_before"][0] is None  # the whole build judged every call
+    judged_from, judged_through = day_built["judged_after"]
+    assert day_built["first_call"] < judged_from <= day_built["last_before"]  # the window the new day closes
+    assert judged_through == day_built["latest_after"]
+    assert day_built["rebuild"].success  # nothing new: nothing judged, nothing changed
+    assert day_built["judged_rebuild"][0] == datetime.max
+    assert day_built["tables_rebuild"]["fct_policy_violations"] == day_built["tables_after"]["fct_policy_violations"]
 
 
 def test_a_snapshot_a_build_after_its_log_builds_like_a_full_build(daily, full_rows, tmp_path: Path) -> None:
