@@ -10,6 +10,7 @@ from crmguard.crm.server import running_service
 from crmguard.defs.restore import critical_stop_restore_sensor, propose_restore, restore_crm_state
 from crmguard.resources import WarehouseResource
 from crmguard.restore.approve import approve
+from crmguard.restore.plan import Scope, create_plan
 from crmguard.restore.standin import insert_rows
 from crmguard.warehouse import connect
 from test_restore_plan import build_world
@@ -71,3 +72,21 @@ def test_the_job_refuses_an_unapproved_plan(tmp_path: Path) -> None:
             run_config={"ops": {"apply_restore_plan": {"config": config}}},  # the plan id, once
             resources={"warehouse": resource}, raise_on_error=False)
         assert not result.success and svc.store.write_counts() == {}
+
+
+def test_the_job_exports_to_a_file_target_and_leaves_verify_to_after_the_import(tmp_path: Path) -> None:
+    warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
+    build_world(warehouse, crm)
+    resource = WarehouseResource(path=str(warehouse))
+    with connect(warehouse) as con:
+        plan_id = create_plan(con, Scope(run_ids=("R1",)), "u_ops1").plan_id
+        approve(con, plan_id, "u_ops2")
+    files = tmp_path / "import"
+    result = restore_crm_state.execute_in_process(
+        run_config={"ops": {"apply_restore_plan": {"config": {"plan_id": plan_id, "target": f"file:{files}"}}}},
+        resources={"warehouse": resource})
+    assert result.success  # an export is not a failed restore
+    assert sorted(p.name for p in (files / "hubspot").glob("*.json"))  # the import files are there
+    with connect(warehouse, read_only=True) as con:
+        assert con.execute("select status from restore.plans where plan_id = ?", [plan_id]).fetchone()[0] == "applied"
+        assert con.execute("select count(*) from restore.receipts").fetchone()[0] == 0  # nothing verified yet

@@ -47,8 +47,15 @@ def apply_restore_plan(context: dg.OpExecutionContext, config: RestoreConfig, wa
 
 @dg.op(pool=WAREHOUSE_POOL)
 def verify_restore_plan(context: dg.OpExecutionContext, warehouse: WarehouseResource, applied: dict) -> None:
-    """Read every item back and store the receipt; the step fails unless the plan is verified."""
+    """Read every item back and store the receipt; the step fails unless the plan is verified.
+
+    A file target has nothing to read back until someone imports the files: the step says so and
+    passes (verify against the CRM after the import: `crmguard restore verify PLAN --target ...`)."""
     adapter = target_adapter(applied["target"], crm_url=applied["crm_url"], rate=applied["rate"])
+    if not adapter.reads_live:
+        context.add_output_metadata({"status": "exported, not verified",
+                                     "next": f"import the files, then crmguard restore verify {applied['plan_id']}"})
+        return
     with warehouse.connect() as con:
         receipt = verify_plan(con, applied["plan_id"], adapter)
     context.add_output_metadata({"status": receipt.status, "counts": receipt.counts})
