@@ -68,6 +68,15 @@ class ColumnRule:
     def referenced(self) -> tuple[str, ...]:
         return self.sources + self.concat
 
+    @property
+    def vendor_spelling(self) -> dict[str, str]:
+        """Canonical value -> the source value that spells it in the CRM: the first in `map`, in its own
+        case. Exports write it; restores write it back (crmguard/crm/vocabulary.py)."""
+        inverse: dict[str, str] = {}
+        for source, canonical in self.value_map.items():
+            inverse.setdefault(canonical, source)
+        return inverse
+
 
 @dataclass(frozen=True)
 class ObjectMapping:
@@ -329,9 +338,7 @@ def mapped_files(directory: Path, mapping: CrmMapping) -> dict[str, Path]:
 def _export_value_sql(rule: ColumnRule, column: str, timestamps: str) -> str:
     """Canonical text -> the source form the rule reads back (inverse map, CRM timestamp format)."""
     value = quote_ident(column)
-    inverse = {}
-    for source, canonical in rule.value_map.items():
-        inverse.setdefault(canonical, source)
+    inverse = rule.vendor_spelling
     if inverse:
         whens = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in inverse.items())
         value = f"CASE {value} {whens} ELSE {value} END"

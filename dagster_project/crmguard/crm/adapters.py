@@ -219,9 +219,9 @@ class FileTarget:
     """Import files instead of API calls: HubSpot batch JSON and Salesforce Bulk API 2.0 CSV per batch."""
 
     reads_live = False
+    name = "file"  # the adapter recorded in the apply log (the audit tells exports from CRM writes by it)
 
     def __init__(self, out_dir: str | Path) -> None:
-        self.name = "file"
         self.out_dir = Path(out_dir)
         (self.out_dir / "hubspot").mkdir(parents=True, exist_ok=True)
         (self.out_dir / "salesforce").mkdir(parents=True, exist_ok=True)

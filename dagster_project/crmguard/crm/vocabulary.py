@@ -36,9 +36,7 @@ def _vocabulary(system: str) -> _Vocabulary:
             if rule.transform == "lower":
                 lowered.add((name, rule.name))
             if rule.value_map:
-                out = outbound.setdefault((name, rule.name), {})
-                for source, canonical in rule.value_map.items():
-                    out.setdefault(canonical, source)
+                outbound[(name, rule.name)] = rule.vendor_spelling
                 inbound[(name, rule.name)] = {k.lower(): v for k, v in rule.value_map.items()}
     return _Vocabulary(outbound, inbound, frozenset(lowered))
 

@@ -16,13 +16,12 @@ from pathlib import Path
 import duckdb
 
 from crmguard import __version__
+from crmguard.crm.adapters import FileTarget
 from crmguard.restore.schema import RESTORE_AGENT_ID, RESTORE_ROLE, RESTORE_USER_ID
 from crmguard.warehouse import table_exists
 
 _SINGULAR = {"accounts": "account", "contacts": "contact", "deals": "deal",
              "sequence_enrollments": "sequence_enrollment", "meetings": "meeting", "emails": "email"}
-FILE_ADAPTER = "file"  # FileTarget.name: import files, not CRM writes
-
 _TOOLS = {"accounts": "update_account", "contacts": "update_contact", "deals": "update_deal",
           "sequence_enrollments": "pause_sequence", "meetings": "cancel_meeting", "emails": "cancel_scheduled_email"}
 _TIME = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
@@ -72,7 +71,7 @@ def _base(event_id: str, event_type: str, at: str, run_id: str, step: int, appro
 
 def _changes(row: tuple) -> list[dict]:
     _, _, _, object_type, object_id, field, item_class, old, new, restore_row, outcome, _, _, adapter, *_ = row
-    if outcome != "written" or adapter == FILE_ADAPTER:
+    if outcome != "written" or adapter == FileTarget.name:
         # A file target exported an import file: the CRM changes when someone imports it, as their edit, so
         # the restore job claims no change (a claim would read `not_observed` until the import).
         return []
@@ -90,7 +89,7 @@ def _tool_call(plan_id: str, row: tuple) -> dict:
         plan_hash, key, approval_id, undone_type, undone_id = row
     event = _base(f"rst-{key}-{outcome}", "tool_call", at, apply_id, item_no, approver)
     tool = {"recreate": "restore_record", "archive_deal": "archive_deal"}.get(item_class, _TOOLS[object_type])
-    if adapter == FILE_ADAPTER:
+    if adapter == FileTarget.name:
         tool = "export_restore_file"
     target = {"object_type": undone_type or "contact", "object_id": undone_id or object_id} \
         if object_type == "emails" else {"object_type": _SINGULAR[object_type], "object_id": object_id}
