@@ -96,8 +96,8 @@ def test_unapproved_self_approved_expired_and_altered_plans_are_refused(world: t
         with pytest.raises(BadInput, match="approval expired"):
             apply_plan(con, plan_id, adapter)
         approve(con, plan_id, "u_ops2")
-        con.execute("update restore.items set value_restore = 'u_evil' where plan_id = ? and field = 'owner_id'",
-                    [plan_id])
+        con.execute("update restore.plan_items set value_restore = 'u_evil' where field = 'owner_id' "
+                    "and plan_no = (select plan_no from restore.plans where plan_id = ?)", [plan_id])
         with pytest.raises(BadInput, match="altered after planning"):
             apply_plan(con, plan_id, adapter)
         assert svc.store.write_counts() == {}

@@ -17,7 +17,10 @@ import pytest
 from crmguard.crm.objects import CRM_OBJECTS, OBJECTS
 from crmguard.crm.store import CrmStore
 from crmguard.errors import BadInput
-from crmguard.restore.plan import Scope, create_plan, current_hash
+from crmguard.restore.approve import approve, force_items, require_unaltered
+from crmguard.restore.bench import build_history
+from crmguard.restore.plan import ITEM_ORDER, Scope, create_plan, current_hash
+from crmguard.restore.schema import ensure_restore_schema
 from crmguard.restore.standin import create_standin_marts, insert_rows
 from crmguard.warehouse import connect
 
@@ -197,9 +200,69 @@ def test_plan_hash_is_content_hash_and_detects_edits(warehouse: Path) -> None:
         one = create_plan(con, Scope(run_ids=("R1",)), "u_ops1", now=datetime(2026, 2, 1))
         two = create_plan(con, Scope(run_ids=("R1",)), "u_ops2", now=datetime(2026, 2, 2))
         assert one.plan_hash == two.plan_hash and one.plan_id != two.plan_id
-        con.execute("update restore.items set value_restore = 'u_evil' where plan_id = ? and item_no = 5",
-                    [one.plan_id])
+        con.execute("update restore.plan_items set value_restore = 'u_evil' where item_no = 5 "
+                    "and plan_no = (select plan_no from restore.plans where plan_id = ?)", [one.plan_id])
         assert current_hash(con, one.plan_id) != one.plan_hash
+
+
+def test_a_large_plan_is_numbered_in_item_order(tmp_path: Path) -> None:
+    """100k items, enough for DuckDB to sort them on two threads: the numbers follow ITEM_ORDER exactly."""
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        build_history(con, 100_000)
+        con.execute("update main.fct_crm_field_changes set object_type = 'contact' where object_id like '%7'")
+        con.execute("update main.fct_change_attribution set object_type = 'contact' where object_id like '%7'")
+        plan = create_plan(con, Scope(run_ids=("bench_run",)), "u_ops1")
+        misnumbered = con.execute(
+            f"select count(*), count(distinct object_type) from (select item_no, object_type, row_number() over "
+            f"(order by {ITEM_ORDER}) as expected from restore.items where plan_id = ?) where item_no <> expected",
+            [plan.plan_id]).fetchone()
+    assert plan.items == 100_000 and misnumbered == (0, 0)
+
+
+def _to_the_layout_before_plan_numbers(con) -> None:
+    """Rewrite the restore schema as warehouses stored it before restore.plan_items: an items table with the
+    plan id and idempotency key on every row, and plans without a number."""
+    con.execute("create table restore.items_then as select * from restore.items")
+    con.execute("drop view restore.items")
+    con.execute("drop table restore.plan_items")
+    con.execute("alter table restore.items_then rename to items")
+    con.execute("drop index restore.plans_plan_no")
+    con.execute("alter table restore.plans drop column plan_no")
+    con.execute("checkpoint")
+
+
+def test_a_warehouse_from_before_plan_numbers_is_migrated_without_voiding_its_approvals(warehouse: Path) -> None:
+    with connect(warehouse) as con:
+        later = create_plan(con, Scope(run_ids=("R1",)), "u_ops1", now=datetime(2026, 2, 2))
+        first = create_plan(con, Scope(event_ids=("e3",)), "u_ops1", now=datetime(2026, 2, 1))
+        approve(con, later.plan_id, "u_ops2")
+        before = con.execute("select * from restore.items order by plan_id, item_no").fetchall()
+        _to_the_layout_before_plan_numbers(con)
+        assert con.execute("select table_type from information_schema.tables where table_schema = 'restore' "
+                           "and table_name = 'items'").fetchone() == ("BASE TABLE",)
+
+        ensure_restore_schema(con)
+        assert con.execute("select * from restore.items order by plan_id, item_no").fetchall() == before
+        # numbered in the order they were made; the approval still binds: the hash did not move
+        assert con.execute("select plan_id from restore.plans order by plan_no").fetchall() == [
+            (first.plan_id,), (later.plan_id,)]
+        assert require_unaltered(con, later.plan_id) == later.plan_hash
+        conflict = con.execute("select item_no from restore.items where plan_id = ? and item_class = 'conflict'",
+                               [later.plan_id]).fetchone()[0]
+        assert force_items(con, later.plan_id, [conflict]) != later.plan_hash
+        assert create_plan(con, Scope(run_ids=("R1",)), "u_ops2", now=datetime(2026, 2, 3)).plan_hash == later.plan_hash
+
+
+def test_a_migration_that_would_lose_items_changes_nothing(warehouse: Path) -> None:
+    with connect(warehouse) as con:
+        plan = create_plan(con, Scope(run_ids=("R1",)), "u_ops1", now=datetime(2026, 2, 1))
+        _to_the_layout_before_plan_numbers(con)
+        con.execute("delete from restore.plans where plan_id = ?", [plan.plan_id])
+        with pytest.raises(RuntimeError, match=r"restore.items holds \d+ items of plans missing from restore.plans"):
+            ensure_restore_schema(con)
+        assert con.execute("select count(*) from restore.items").fetchone()[0] == plan.items
+        assert con.execute("select count(*) from information_schema.tables where table_schema = 'restore' "
+                           "and table_name = 'plan_items'").fetchone()[0] == 0
 
 
 def test_bad_scopes_are_one_line_errors(warehouse: Path, tmp_path: Path) -> None:

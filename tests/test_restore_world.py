@@ -80,8 +80,8 @@ def test_a_misbehaving_run_is_undone_verified_and_attributed_as_restore(world_fa
         # the same refusal on a generated world: an item edited after approval voids the plan
         altered = create_plan(con, Scope(run_ids=(run_id,)), ops[1])
         approve(con, altered.plan_id, ops[0])
-        con.execute("update restore.items set value_restore = 'usr_evil' where plan_id = ? and item_no = 1",
-                    [altered.plan_id])
+        con.execute("update restore.plan_items set value_restore = 'usr_evil' where item_no = 1 "
+                    "and plan_no = (select plan_no from restore.plans where plan_id = ?)", [altered.plan_id])
         with pytest.raises(BadInput, match="altered after planning"):
             apply_with_audit(con, altered.plan_id, client, tmp_path / "audit")
         for object_type, object_id, item_class, value_now in items:

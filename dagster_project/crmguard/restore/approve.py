@@ -14,6 +14,7 @@ import duckdb
 
 from crmguard.errors import BadInput
 from crmguard.restore.plan import current_hash
+from crmguard.restore.schema import ensure_restore_schema
 from crmguard.warehouse import table_exists
 
 APPROVER_ROLE = "ops"
@@ -103,6 +104,7 @@ def require_approval(con: duckdb.DuckDBPyConnection, plan_id: str, now: datetime
 def force_items(con: duckdb.DuckDBPyConnection, plan_id: str, item_nos: list[int]) -> str:
     """Mark conflict items as forced (they will be overwritten); rehashes the plan, voiding approvals."""
     require_unaltered(con, plan_id)
+    ensure_restore_schema(con)  # the items it updates live in restore.plan_items since the plan number
     found = con.execute(
         "select item_no from restore.items where plan_id = ? and item_class = 'conflict' "
         "and item_no in (select unnest(?::integer[]))", [plan_id, item_nos]
@@ -111,8 +113,8 @@ def force_items(con: duckdb.DuckDBPyConnection, plan_id: str, item_nos: list[int
     if missing:
         raise BadInput(f"plan {plan_id}: item(s) {missing} are not conflicts; only conflicts can be forced")
     con.execute("begin")
-    con.execute("update restore.items set forced = true where plan_id = ? and item_no in (select unnest(?::integer[]))",
-                [plan_id, item_nos])
+    con.execute("update restore.plan_items set forced = true where plan_no = (select plan_no from restore.plans "
+                "where plan_id = ?) and item_no in (select unnest(?::integer[]))", [plan_id, item_nos])
     new_hash = current_hash(con, plan_id)
     con.execute("update restore.plans set plan_hash = ? where plan_id = ?", [new_hash, plan_id])
     con.execute("commit")

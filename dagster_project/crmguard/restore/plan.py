@@ -113,11 +113,12 @@ def create_plan(con: duckdb.DuckDBPyConnection, scope: Scope, planner: str, *, o
     sql = _insert_items_sql(tables, scope) + f" returning item_no, item_class, {CANONICAL_LINE} as line"
     con.execute("begin")
     try:
-        items = con.execute(sql, _bind(sql, scope, plan_id, now)).to_arrow_table()
+        plan_no = con.execute("select coalesce(max(plan_no), 0) + 1 from restore.plans").fetchone()[0]
+        items = con.execute(sql, _bind(sql, scope, plan_no, now)).to_arrow_table()
         count = items.num_rows
         plan_hash, by_class = _digest(items)
-        con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?)",
-                    [plan_id, now, planner, scope.to_json(), plan_hash, count, origin])
+        con.execute("insert into restore.plans values (?, ?, ?, ?, ?, ?, 'planned', ?, ?)",
+                    [plan_id, now, planner, scope.to_json(), plan_hash, count, origin, plan_no])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -138,9 +139,9 @@ def _naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _bind(sql: str, scope: Scope, plan_id: str, now: datetime | None = None) -> dict:
+def _bind(sql: str, scope: Scope, plan_no: int, now: datetime | None = None) -> dict:
     """The named parameters the statement uses (DuckDB refuses unused ones)."""
-    values = {"plan_id": plan_id, "now": now, "runs": list(scope.run_ids), "events": list(scope.event_ids),
+    values = {"plan_no": plan_no, "now": now, "runs": list(scope.run_ids), "events": list(scope.event_ids),
               "agent": scope.agent, "since": _naive(scope.since), "until": _naive(scope.until),
               "as_of": _naive(scope.as_of), "object_type": scope.object_type, "ids": list(scope.ids),
               "account": scope.account}
@@ -268,12 +269,15 @@ _REVERTS = f"""
     reverts as (
         select p.object_type, p.object_id, p.field,
                case when l.value_now is not distinct from p.value_restore then 'already_restored'
-                    when l.last_end > p.last_scoped_end or g.deleted_at > p.last_scoped_end then 'conflict'
+                    when l.last_end > p.last_scoped_end then 'conflict'
+                    -- EXISTS, not a LEFT JOIN: DuckDB builds its hash table on the few deletes instead of on
+                    -- the scope's fields (~10 ms of a 100k-item plan)
+                    when exists (select 1 from gone g where g.object_type = p.object_type
+                                 and g.object_id = p.object_id and g.deleted_at > p.last_scoped_end) then 'conflict'
                     else 'revert' end as item_class,
                l.value_now, p.value_restore, null::json as restore_row, p.undoes
         from per_field p
         join latest l using (object_type, object_id, field)
-        left join gone g using (object_type, object_id)
     )"""
 
 
@@ -387,30 +391,35 @@ def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
     """One statement: scope -> deletes -> recreates -> reverts -> archives and compensations, numbered
     parent-first."""
     compensating = _compensating_sql(tables, scope)
-    order = " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
     emails = _scheduled_emails_sql(tables, scope)
     items = ("select * from reverts union all "
              "select object_type, object_id, null, 'recreate', null, null, restore_row, undoes from recreate "
              f"union all {_archives_sql(tables)}"
              + (f" union all {compensating}" if compensating else "") + (f" union all {emails}" if emails else ""))
     return f"""
-        insert into restore.items
+        insert into restore.plan_items
         with scoped as materialized ({_scoped_sql(tables, scope)}),
         deleted as materialized ({_deleted_sql(tables, scope)}),
         recreate as materialized ({_recreate_sql(tables)}),
         created as materialized ({_created_sql(tables, scope)}),
         {_REVERTS},
         items as ({items})
-        select $plan_id, item_no, object_type, object_id, field, item_class, value_now, value_restore,
-               restore_row, undoes, false, $plan_id || '/' || item_no
+        select $plan_no, item_no, object_type, object_id, field, item_class, value_now, value_restore,
+               restore_row, undoes, false
         from (
-            select row_number() over (
-                       order by case item_class when 'recreate' then 0 else 1 end,
-                                case object_type {order} else 99 end, object_id, field nulls first
-                   )::integer as item_no, *
-            from items
+            -- numbered in the sorted order: a window with an empty OVER keeps its input's order (DuckDB's
+            -- order-preservation rules); 20-30 ms faster than row_number() over (order by ...), which sorts
+            -- every column again. tests/test_restore_plan.py checks a 100k-item plan's numbers against ITEM_ORDER.
+            select row_number() over ()::integer as item_no, *
+            from (select * from items order by {ITEM_ORDER})
         )
     """
+
+
+# Parent-first: recreates first, then by object (users, accounts, contacts, deals, ...), id and field.
+ITEM_ORDER = ("case item_class when 'recreate' then 0 else 1 end, case object_type "
+              + " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
+              + " else 99 end, object_id, field nulls first")
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item
@@ -431,7 +440,9 @@ def _hash_and_classes(con: duckdb.DuckDBPyConnection, plan_id: str) -> tuple[str
 
 def _digest(items: pa.Table) -> tuple[str, dict[str, int]]:
     """The hash of (item_no, item_class, line) rows in item order, and their counts by class."""
-    items = items.take(pc.sort_indices(items.column("item_no")))
+    numbers = items.column("item_no")
+    if items.num_rows > 1 and not pc.all(pc.greater(numbers[1:], numbers[:-1])).as_py():
+        items = items.take(pc.sort_indices(numbers))  # RETURNING and plain reads usually come in order already
     lines = items.column("line").cast(pa.large_string()).combine_chunks()
     one_list = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
     text = pc.binary_join(one_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
