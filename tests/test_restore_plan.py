@@ -205,6 +205,13 @@ def test_plan_hash_is_content_hash_and_detects_edits(warehouse: Path) -> None:
         assert current_hash(con, one.plan_id) != one.plan_hash
 
 
+def test_every_crm_object_fits_the_item_enum() -> None:
+    """plan_items stores the object as an ENUM of WRITE_ORDER: a CRM object missing from it would make every
+    plan that touches it fail with a conversion error (and it would have no place in the parent-first order)."""
+    from crmguard.crm.objects import WRITE_ORDER
+    assert set(CRM_OBJECTS) <= set(WRITE_ORDER)
+
+
 def test_a_large_plan_is_numbered_in_item_order(tmp_path: Path) -> None:
     """100k items, enough for DuckDB to sort them on two threads: the numbers follow ITEM_ORDER exactly."""
     with connect(tmp_path / "warehouse.duckdb") as con:

@@ -8,19 +8,35 @@ from __future__ import annotations
 
 import duckdb
 
+from crmguard.crm.objects import WRITE_ORDER
+
 RESTORE_AGENT_ID = "crmguard-restore"
 RESTORE_USER_ID = "usr_crmguard_restore"
 RESTORE_ROLE = "restore_job"
 
+ITEM_CLASSES = ("revert", "conflict", "already_restored", "recreate", "pause_enrollment", "cancel_meeting",
+                "cancel_scheduled_email", "archive_deal")
+
+
+def _enum(values: tuple[str, ...]) -> str:
+    return "enum (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# Object and class as ENUMs: one byte a row instead of a string column to append and commit (a 100k-item plan
+# 255 -> 235 ms, crmguard bench restore). Closed sets: every CRM object is in WRITE_ORDER (a test checks it),
+# and the classes are the plan's own. A new value means `alter table restore.plan_items alter ... type`.
+TYPES = f"""
+create type if not exists restore.object_type as {_enum(WRITE_ORDER)};
+create type if not exists restore.item_class as {_enum(ITEM_CLASSES)};
+"""
 PLAN_ITEMS = """
 create table if not exists restore.plan_items (
     plan_no integer not null,
     item_no integer not null,
-    object_type varchar not null,     -- canonical object: accounts, contacts, deals, ...
+    object_type restore.object_type not null,  -- canonical object: accounts, contacts, deals, ...
     object_id varchar not null,
     field varchar,                    -- null for a whole-record item (recreate, archive_deal)
-    item_class varchar not null,      -- revert, conflict, already_restored, recreate, pause_enrollment, cancel_meeting,
-                                      -- cancel_scheduled_email, archive_deal
+    item_class restore.item_class not null,
     value_now varchar,
     value_restore varchar,
     restore_row json,                 -- recreate: the record as it was before the delete
@@ -30,6 +46,7 @@ create table if not exists restore.plan_items (
 """
 DDL = f"""
 create schema if not exists restore;
+{TYPES}
 create table if not exists restore.plans (
     plan_id varchar primary key,
     created_at timestamp not null,
@@ -93,7 +110,8 @@ create table if not exists restore.receipt_items (
 # before the plan number replaced them (same columns, same order).
 ITEMS_VIEW = """
 create view if not exists restore.items as
-select p.plan_id, i.item_no, i.object_type, i.object_id, i.field, i.item_class, i.value_now, i.value_restore,
+select p.plan_id, i.item_no, i.object_type::varchar as object_type, i.object_id, i.field,
+       i.item_class::varchar as item_class, i.value_now, i.value_restore,
        i.restore_row, i.undoes, i.forced, p.plan_id || '/' || i.item_no as idempotency_key
 from restore.plan_items i join restore.plans p using (plan_no)
 """
@@ -127,7 +145,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, *, number_plans: bool, move_items: 
             con.execute("update restore.plans set plan_no = n.plan_no from (select plan_id, row_number() over "
                         "(order by created_at, plan_id)::integer as plan_no from restore.plans) n "
                         "where n.plan_id = restore.plans.plan_id")
-        con.execute(PLAN_ITEMS)  # the rest of DDL after the commit: DuckDB builds no index over uncommitted updates
+        con.execute(TYPES + PLAN_ITEMS)  # the rest of DDL after the commit: DuckDB builds no index over uncommitted updates
         if move_items:
             before = con.execute("select count(*) from restore.items").fetchone()[0]
             con.execute("insert into restore.plan_items select p.plan_no, i.item_no, i.object_type, i.object_id, "
