@@ -387,6 +387,12 @@ def _archives_sql(tables: frozenset[str]) -> str:
     """
 
 
+# Parent-first: recreates first, then by object (users, accounts, contacts, deals, ...), id and field.
+ITEM_ORDER = ("case item_class when 'recreate' then 0 else 1 end, case object_type "
+              + " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
+              + " else 99 end, object_id, field nulls first")
+
+
 def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
     """One statement: scope -> deletes -> recreates -> reverts -> archives and compensations, numbered
     parent-first."""
@@ -415,11 +421,6 @@ def _insert_items_sql(tables: frozenset[str], scope: Scope) -> str:
         )
     """
 
-
-# Parent-first: recreates first, then by object (users, accounts, contacts, deals, ...), id and field.
-ITEM_ORDER = ("case item_class when 'recreate' then 0 else 1 end, case object_type "
-              + " ".join(f"when '{name}' then {rank}" for rank, name in enumerate(WRITE_ORDER))
-              + " else 99 end, object_id, field nulls first")
 
 
 # The plan hash: SHA-256 over the items' canonical JSON (an array in fixed field order), one line per item in item

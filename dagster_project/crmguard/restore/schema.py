@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 
 from crmguard.crm.objects import WRITE_ORDER
+from crmguard.errors import BadInput
 
 RESTORE_AGENT_ID = "crmguard-restore"
 RESTORE_USER_ID = "usr_crmguard_restore"
@@ -153,8 +154,8 @@ def _migrate(con: duckdb.DuckDBPyConnection, *, number_plans: bool, move_items: 
                         "from restore.items i join restore.plans p using (plan_id)")
             moved = con.execute("select count(*) from restore.plan_items").fetchone()[0]
             if moved != before:
-                raise RuntimeError(f"restore.items holds {before - moved} items of plans missing from restore.plans; "
-                                   "nothing was migrated: add or remove those plans' rows and rerun")
+                raise BadInput(f"restore.items holds {before - moved} items of plans missing from restore.plans; "
+                               "nothing was migrated: add or remove those plans' rows and rerun")
             con.execute("drop table restore.items")
         con.execute("commit")
     except Exception:
