@@ -49,12 +49,23 @@ def test_build_is_the_same_under_any_time_zone(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
     assert summary["success"] and summary["counts"]["snapshot"] == {"success": 6}
+    assert "unit_test" not in summary["counts"]  # the daily build leaves the SQL's unit tests out
     with connect(warehouse, read_only=True) as con:
         windows = con.execute("select distinct cast(window_end as varchar) from fct_crm_field_changes order by 1").fetchall()
         snap = con.execute("select min(dbt_valid_from) <= now()::timestamp and max(dbt_valid_from) > "
                            "now()::timestamp - interval 1 hour from snap_crm_deals").fetchone()
     assert windows == [("2026-01-02 00:00:00",), ("2026-01-03 00:00:00",)]
     assert snap == (True,)  # stamped in UTC: a Kolkata stamp would be 5.5 hours ahead
+
+
+def test_build_with_unit_tests_runs_each_outcome_check(tmp_path: Path) -> None:
+    """`--unit-tests` adds dbt's unit tests of attribution and runs (the outcomes and mid-way failures)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    write_hand_world(warehouse)
+    proc = _cli("build", "--warehouse", str(warehouse), "--json", "--unit-tests",
+                *sum((["-s", n] for n in OWN_NODES), []))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["counts"]["unit_test"] == {"pass": 2}
 
 
 def test_build_refuses_a_warehouse_without_raw_layer(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
     incremental models read the loads after it, and the tests of incremental inputs check the rows of
     those loads against the whole table, so a daily build tests what the day added, not the history.
     on-run-end records a new watermark only when nothing failed, errored or was skipped, and nothing
-    was left out by a selection; without one (first build, `--full-refresh`) everything is tested.
+    was left out by a selection (leaving out the unit tests, as the daily build does, is allowed);
+    without one (first build, `--full-refresh`) everything is tested.
     Re-reading a load after a failed build is safe: those models replace rows by key. -#}
 
 {#- Kept out of `main` (the marts) in a bookkeeping schema of its own. -#}
@@ -25,8 +26,10 @@
 {% macro record_build_watermark(results) -%}
     {%- set args = invocation_args_dict -%}
     {%- set selected = (args.get('select') or []) | list -%}
+    {#- Leaving out the unit tests still builds and tests every model: they check the SQL, not the data. -#}
+    {%- set left_out = (args.get('exclude_resource_types') or []) | list | reject('equalto', 'unit_test') | list -%}
     {%- set whole_project = selected in ([], ['fqn:*']) and not args.get('exclude') and not args.get('selector')
-                            and not args.get('resource_types') and not args.get('exclude_resource_types') -%}
+                            and not args.get('resource_types') and not left_out -%}
     {%- set blocking = results | selectattr('status', 'in', ['error', 'fail', 'skipped', 'runtime error']) | list -%}
     {%- if execute and flags.WHICH == 'build' and whole_project and results | length > 0 and blocking | length == 0 -%}
     insert into {{ build_watermark_relation() }}

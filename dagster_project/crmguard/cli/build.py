@@ -29,11 +29,14 @@ def build_command(
     warehouse: WarehouseOpt = None,
     select: Annotated[list[str] | None, typer.Option("--select", "-s", help="dbt selector (repeatable).")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental facts from scratch.")] = False,
+    unit_tests: Annotated[bool, typer.Option(
+        "--unit-tests", help="Also run the dbt unit tests (the SQL against fixed inputs; for changes to the models).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run dbt build on the warehouse: staging, audit facts, SCD2 history, snapshots, flags, tests.
 
-    Exit 1 when a dbt test fails or a model errors, 2 when dbt cannot run.
+    The dbt unit tests check the models' SQL, not the data, so they run only with --unit-tests (and in
+    the test suite). Exit 1 when a dbt test fails or a model errors, 2 when dbt cannot run.
 
     Examples:
 
@@ -42,10 +45,12 @@ def build_command(
       crmguard build --warehouse data/warehouse.duckdb --json
 
       crmguard build --select fct_change_attribution+ --full-refresh
+
+      crmguard build --unit-tests
     """
     path = warehouse_path(warehouse)
     progress(f"building {path} with dbt ...")
-    result = transform.build(path, select or (), full_refresh, on_line=progress)
+    result = transform.build(path, select or (), full_refresh, on_line=progress, unit_tests=unit_tests)
     summary = result.as_dict()
     if result.success:  # the tamper-evident chain covers what this build produced (docs/export.md)
         summary["audit_seal"] = seal_warehouse(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +74,44 @@ def target_dir(warehouse: Path) -> Path:
     return warehouse.parent / "dbt_target"
 
 
+# dbt parses the whole project (3.5 s here) the first time it runs in a target folder, and reuses the
+# parse afterwards (partial parsing). Every warehouse has its own target folder, so every new warehouse
+# paid the whole parse. The latest parse of this checkout is kept here and copied into a target folder
+# that has none: dbt checks it against the project's files, its own version and the profile, and parses
+# again what changed, so a stale copy costs time, never correctness. The profile must then be the same
+# for every warehouse: dbt runs in the warehouse's folder with CRMGUARD_WAREHOUSE_DIR=".".
+PARSE_FILE = "partial_parse.msgpack"
+PARSE_SEED = DBT_PROJECT_DIR / "target" / "crmguard-parse" / PARSE_FILE
+
+
+def _seed_parse(target: Path) -> None:
+    """Give a target folder without a parse the latest one of this checkout (if any)."""
+    own = target / PARSE_FILE
+    if own.exists() or not PARSE_SEED.exists():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    _copy_atomically(PARSE_SEED, own)
+
+
+def _keep_parse(target: Path) -> None:
+    """Keep the parse dbt just wrote as the seed of the next new target folder."""
+    own = target / PARSE_FILE
+    if own.exists():
+        _copy_atomically(own, PARSE_SEED)
+
+
+def _copy_atomically(source: Path, destination: Path) -> None:
+    """Copy beside the destination, then rename over it: a concurrent reader sees one whole file. A
+    read-only checkout just goes without the seed."""
+    partial = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, partial)
+        os.replace(partial, destination)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
 def prepare_for_build(warehouse: Path) -> None:
     """Refuse early, in one line, when there is nothing to build from (and say when the file is locked);
     then write the active policy's rule tables, which the verdicts read. One connection for both:
@@ -104,8 +143,9 @@ def run_dbt(
         *extra_args,
     ]
     (target / "run_results.json").unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        args, env=dbt_env(warehouse), cwd=DBT_PROJECT_DIR,
+    _seed_parse(target)
+    proc = subprocess.Popen(  # in the warehouse's folder, so the profile's path is the same for all (PARSE_SEED)
+        args, env={**dbt_env(warehouse), WAREHOUSE_DIR_ENV: "."}, cwd=warehouse.parent,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     tail: list[str] = []
@@ -117,6 +157,8 @@ def run_dbt(
             on_line(line)
     returncode = proc.wait()
     results_file = target / "run_results.json"
+    if returncode in (0, 1):
+        _keep_parse(target)
     if returncode not in (0, 1) or not results_file.exists():
         reason = next((t for t in reversed(tail) if "error" in t.lower()), tail[-1] if tail else "no output")
         raise DbtFailed(f"dbt {command} could not run (exit {returncode}): {reason.strip()}")
@@ -137,15 +179,23 @@ def summarise(command: str, warehouse: Path, run_results: dict) -> BuildResult:
     return result
 
 
+# dbt unit tests check the models' SQL against fixed inputs, not the warehouse's data: the answer changes
+# only when the code does, so the daily build leaves them out (dbt recommends running them in development
+# and CI); `crmguard build --unit-tests` and the test suite run them.
+NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
+
+
 def build(
     warehouse: Path,
     select: Sequence[str] = (),
     full_refresh: bool = False,
     on_line: Callable[[str], None] | None = None,
+    unit_tests: bool = False,
 ) -> BuildResult:
-    """`dbt build` (models, snapshots, tests) on the warehouse: what `crmguard build` and the job run."""
+    """`dbt build` (models, snapshots, tests) on the warehouse: what `crmguard build` and the job run.
+    The dbt unit tests run only with `unit_tests` (see NO_UNIT_TESTS)."""
     prepare_for_build(warehouse)
-    extra: list[str] = []
+    extra: list[str] = [] if unit_tests else list(NO_UNIT_TESTS)
     if select:
         extra += ["--select", *select]
     if full_refresh:
