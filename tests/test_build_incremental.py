@@ -353,3 +353,58 @@ def test_snapshots_after_a_log_built_alone_judge_every_call(late_approval, tmp_p
     assert build(incremental).success
     assert _judged(incremental)[0] is None
     _assert_same_rows(incremental, world["full"])
+
+
+def test_approvals_touched_by_a_late_call_or_an_earlier_users_snapshot_are_recomputed(daily, tmp_path: Path) -> None:
+    """fct_approvals is incremental: an approval whose own events are all old still changes when a
+    new load brings a call citing it (X: the call arrives a build after its approval), or a users
+    snapshot captured before its decision that changes the approver's role (Y). Each alone is
+    caught: X's decision precedes the snapshot, and no new event names Y."""
+    history, last_day, _ = daily
+    root = last_day[0].parent.parent
+    files = sorted((root / "actions").glob("*.jsonl"))
+    events = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    decided = sorted((_time_of(json.dumps(e)), e) for e in events if e["event_type"] == "approval_decided")
+    citing = {e["approval_id"]: e for e in events if e["event_type"] == "tool_call" and e.get("approval_id")}
+    y_at, y = decided[-1]
+    x_at, x = next((t, e) for t, e in decided if e["approval"]["approval_id"] in citing and t < y_at - timedelta(hours=1))
+    x_call = citing[x["approval"]["approval_id"]]
+    assert y["approval"]["approval_id"] not in {x["approval"]["approval_id"], x_call.get("approval_id")}
+    capture = y_at - timedelta(minutes=1)
+    snapshots = sorted(p for p in (root / "crm").iterdir() if p.is_dir())
+    before = [s for s in snapshots if _captured_at(s) < capture]
+    after = [s for s in snapshots if s not in before]
+
+    parts = tmp_path / "parts"
+    (parts / "logs").mkdir(parents=True)
+    for f in files:  # every event but X's citing call, which arrives a build later
+        (parts / "logs" / f.name).write_text("".join(
+            line for line in f.read_text().splitlines(keepends=True) if json.loads(line)["event_id"] != x_call["event_id"]))
+    (parts / "late.jsonl").write_text(json.dumps(x_call) + "\n")
+    moved = parts / capture.strftime("%Y%m%dT%H%M%SZ")  # the latest CRM before Y, with Y's approver promoted
+    shutil.copytree(before[-1], moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    manifest["captured_at"] = capture.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    approver = y["approval"]["approver"]["id"]
+    users = (moved / "users.csv").read_text().splitlines(keepends=True)
+    row = next(i for i, line in enumerate(users) if line.startswith(f'"{approver}",'))
+    fields = users[row].split(",")
+    new_role = '"auditor"' if fields[3] != '"auditor"' else '"admin"'
+    users[row] = ",".join([*fields[:3], new_role, *fields[4:]])
+    (moved / "users.csv").write_text("".join(users))
+
+    logs = sorted((parts / "logs").iterdir())
+    incremental = tmp_path / "inc" / "warehouse.duckdb"
+    ingest_paths(incremental, [*logs, *before])
+    assert build(incremental).success
+    ingest_paths(incremental, [parts / "late.jsonl", moved, *after])
+    assert build(incremental).success
+    full = tmp_path / "full" / "warehouse.duckdb"
+    ingest_paths(full, [*logs, parts / "late.jsonl", *before, moved, *after])
+    assert build(full).success
+    with connect(full, read_only=True) as con:  # what the full build says of X and Y
+        rows = dict(con.execute("select approval_id, (approver_role, relied_on_by) from main.fct_approvals").fetchall())
+    assert x_call["event_id"] in rows[x["approval"]["approval_id"]][1]
+    assert rows[y["approval"]["approval_id"]][0] == new_role.strip('"')
+    _assert_same_rows(incremental, _tables(full))

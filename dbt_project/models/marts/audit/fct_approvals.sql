@@ -1,8 +1,22 @@
 -- One row per approval: the request and its decision joined, the approver's role as the users
 -- snapshot knew it when the decision was made (the event's own claim kept beside it), and the calls
 -- that cited it. An approval_id cited or decided without a request still gets a row.
+-- Incremental (after a clean whole build, macros/build_watermark.sql): the approvals a new load
+-- touches are recomputed whole (macros/approvals.sql); the others cannot change.
+{{ config(materialized='incremental', unique_key='approval_id', incremental_strategy='delete+insert',
+          on_schema_change='append_new_columns') }}
+
+-- depends_on: {{ ref('stg_raw__crm_users') }}
+{%- set touched = touched_approvals() %}
+
 with
 
+{% if touched is not none -%}
+touched as (
+    {{ touched.sql }}
+),
+
+{% endif -%}
 requests as (
     select * from (
         select
@@ -17,6 +31,7 @@ requests as (
             row_number() over (partition by approval_approval_id order by occurred_at, event_id) as request_order
         from {{ ref('stg_raw__agent_events') }}
         where event_type = 'approval_requested' and approval_approval_id is not null
+          {{- approval_events_filter(touched) }}
     ) as ordered
     where request_order = 1
 ),
@@ -35,6 +50,7 @@ decisions as (
             row_number() over (partition by approval_approval_id order by occurred_at, event_id) as decision_order
         from {{ ref('stg_raw__agent_events') }}
         where event_type = 'approval_decided' and approval_approval_id is not null
+          {{- approval_events_filter(touched) }}
     ) as ordered
     where decision_order = 1
 ),
@@ -43,6 +59,9 @@ reliance as (
     select approval_id, {{ json_agg_sorted('event_id') }} as relied_on_by
     from {{ ref('fct_agent_actions') }}
     where approval_id is not null
+    {%- if touched is not none %}
+      and approval_id in (select approval_id from touched)
+    {%- endif %}
     group by approval_id
 ),
 
