@@ -125,6 +125,7 @@ def test_dagster_lineage_and_in_process_materialization(tmp_path: Path, dbt_mani
     assert result.success
     with connect(warehouse, read_only=True) as con:
         assert con.execute("select count(*) from fct_agent_runs").fetchone() == (3,)
+        assert con.execute("select count(*) from dbt_state.build_watermark").fetchone() == (0,)  # a subset
 
 
 def test_build_refuses_a_warehouse_without_raw_layer_before_writing(tmp_path: Path) -> None:

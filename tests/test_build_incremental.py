@@ -400,6 +400,8 @@ def test_approvals_touched_by_a_late_call_or_an_earlier_users_snapshot_are_recom
     assert build(incremental).success
     ingest_paths(incremental, [parts / "late.jsonl", moved, *after])
     assert build(incremental).success
+    compiled = target_dir(incremental) / "compiled" / "crmguard" / "models" / "marts" / "audit" / "fct_approvals.sql"
+    assert "touched as (" in compiled.read_text()  # the second build recomputed only what it touched
     full = tmp_path / "full" / "warehouse.duckdb"
     ingest_paths(full, [*logs, parts / "late.jsonl", *before, moved, *after])
     assert build(full).success

@@ -91,3 +91,21 @@ def test_ingest_asset_loads_the_landing_folder_exactly_once(tmp_path: Path) -> N
     finally:
         con.close()
     assert events == lines == meta[RAW_EVENTS]["loaded"].value
+
+
+def test_the_scheduled_job_is_a_whole_dbt_build(defs: dg.Definitions, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`crmguard_run` (ingest, dbt, checks) must run dbt as the whole project, not as a list of every
+    node: only then does the build watermark advance, so the next scheduled run builds and tests the
+    new loads alone, and does the verdicts' judged key test (a test with a source parent) run at all."""
+    world = tmp_path / "world"
+    run_cli("generate", "--out", str(world), "--accounts", "50", "--days", "3", "--incidents", "none")
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    monkeypatch.setenv("CRMGUARD_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("CRMGUARD_LANDING", str(world))
+    result = defs.resolve_job_def("crmguard_run").execute_in_process()
+    assert result.success
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        watermark, latest = con.execute("select (select max(built_through) from dbt_state.build_watermark), "
+                                        "(select max(load_id) from raw.load_ledger)").fetchone()
+    assert watermark == latest

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from crmguard import transform
 from crmguard.paths import DBT_PROJECT_DIR
-from crmguard.transform import PARSE_SEED, run_dbt, target_dir
+from crmguard.transform import run_dbt, target_dir
 
 
 def test_relative_warehouse_path_names_the_callers_file(built_world, tmp_path: Path,
@@ -23,14 +24,16 @@ def test_relative_warehouse_path_names_the_callers_file(built_world, tmp_path: P
     assert not (DBT_PROJECT_DIR / "rel").exists()
 
 
-def test_a_new_warehouse_reuses_the_latest_parse(tmp_path: Path) -> None:
+def test_a_new_warehouse_reuses_the_latest_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second new warehouse's dbt finds a parse to start from and accepts it: same profile for
-    every warehouse (CRMGUARD_WAREHOUSE_DIR is `.` in the warehouse's folder), same project files."""
+    every warehouse (CRMGUARD_WAREHOUSE_DIR is `.` in the warehouse's folder), same project files.
+    The seed is this test's own, so the other worker's builds cannot replace it in between."""
+    monkeypatch.setattr(transform, "PARSE_SEED", tmp_path / "seed" / "partial_parse.msgpack")
     first, second = tmp_path / "a" / "warehouse.duckdb", tmp_path / "b" / "warehouse.duckdb"
     for warehouse in (first, second):
         warehouse.parent.mkdir()
     assert run_dbt("compile", first, ["--select", "stg_raw__crm_snapshots"]).success
-    assert PARSE_SEED.exists()
+    assert transform.PARSE_SEED.exists()
     assert run_dbt("compile", second, ["--select", "stg_raw__crm_snapshots"]).success
     log = (target_dir(second) / "logs" / "dbt.log").read_text()
     assert "saved manifest not found" not in log and "Unable to do partial parsing" not in log, log[-3000:]

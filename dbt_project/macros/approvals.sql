@@ -1,8 +1,10 @@
 {#- fct_approvals, incremental. An approval's row changes only when a load brings one of its events
-    or a call citing it, or when a users snapshot taken at or before its decision arrives (the
-    approver's role is read as of the decision; snapshots arrive in capture order, so a new one only
-    opens versions from its own capture on). Those approvals are recomputed whole, from every event
-    they have; the rest are left as they are.
+    or a call citing it, or when a snapshot taken at or before its decision arrives (the approver's
+    role is read as of the decision; snapshots arrive in capture order, so a new one only opens
+    versions from its own capture on). Any snapshot counts, not only one with user rows: a snapshot
+    without users deletes every user from its capture on (the versions follow the snapshot timeline).
+    Those approvals are recomputed whole, from every event they have; the rest are left as they are.
+    Like every incremental fact, rows built by older SQL stay until `crmguard build --full-refresh`.
 
     touched_approvals(): none when the model is built whole (first build, --full-refresh, or no
     clean whole build yet), else {sql: the touched approval ids, floor: the earliest load holding an
@@ -24,7 +26,7 @@
         where approval_id is not null and load_id > {{ after }}
         union
         select approval_id from {{ this }}
-        where decided_at >= (select min(captured_at) from {{ ref('stg_raw__crm_users') }} where load_id > {{ after }})
+        where decided_at >= (select min(captured_at) from {{ ref('stg_raw__crm_snapshots') }} where load_id > {{ after }})
     {%- endset -%}
     {%- set floor_query -%}
         select min(_load_id) from {{ source('raw', 'agent_events') }}

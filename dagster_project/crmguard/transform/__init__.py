@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,10 +77,11 @@ def target_dir(warehouse: Path) -> Path:
 
 # dbt parses the whole project (3.5 s here) the first time it runs in a target folder, and reuses the
 # parse afterwards (partial parsing). Every warehouse has its own target folder, so every new warehouse
-# paid the whole parse. The latest parse of this checkout is kept here and copied into a target folder
-# that has none: dbt checks it against the project's files, its own version and the profile, and parses
-# again what changed, so a stale copy costs time, never correctness. The profile must then be the same
-# for every warehouse: dbt runs in the warehouse's folder with CRMGUARD_WAREHOUSE_DIR=".".
+# paid the whole parse. The latest parse of this checkout made by run_dbt is kept here and copied into a
+# target folder that has none: dbt checks it as it checks its own (its version, the profile, vars, the
+# project's files) and parses again what changed or everything, exactly as on a second build of one
+# warehouse. The profile must then be the same for every warehouse: dbt runs in the warehouse's folder
+# with CRMGUARD_WAREHOUSE_DIR=".". The Dagster job runs dbt through dagster-dbt and does not use this.
 PARSE_FILE = "partial_parse.msgpack"
 PARSE_SEED = DBT_PROJECT_DIR / "target" / "crmguard-parse" / PARSE_FILE
 
@@ -93,23 +95,28 @@ def _seed_parse(target: Path) -> None:
     _copy_atomically(PARSE_SEED, own)
 
 
-def _keep_parse(target: Path) -> None:
-    """Keep the parse dbt just wrote as the seed of the next new target folder."""
+def _keep_parse(target: Path, extra_args: Sequence[str]) -> None:
+    """Keep the parse dbt just wrote as the seed of the next new target folder, unless it was made
+    with `--vars` (the policy backtest): dbt would refuse it for any invocation without them."""
     own = target / PARSE_FILE
-    if own.exists():
+    if own.exists() and "--vars" not in extra_args:
         _copy_atomically(own, PARSE_SEED)
 
 
 def _copy_atomically(source: Path, destination: Path) -> None:
     """Copy beside the destination, then rename over it: a concurrent reader sees one whole file. A
     read-only checkout just goes without the seed."""
-    partial = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    except OSError:
+        return
+    os.close(handle)
+    try:
         shutil.copyfile(source, partial)
         os.replace(partial, destination)
     except OSError:
-        partial.unlink(missing_ok=True)
+        Path(partial).unlink(missing_ok=True)
 
 
 def prepare_for_build(warehouse: Path) -> None:
@@ -131,7 +138,7 @@ def run_dbt(
     on_line: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Run `dbt COMMAND` on the warehouse; stream dbt's log lines to `on_line`; summarise the results."""
-    warehouse = warehouse.resolve()  # dbt runs in the project folder: a relative path would name another file
+    warehouse = warehouse.resolve()  # dbt runs in another folder: a relative path would name another file
     target = target_dir(warehouse)
     args = [
         dbt_executable(), command,
@@ -158,7 +165,7 @@ def run_dbt(
     returncode = proc.wait()
     results_file = target / "run_results.json"
     if returncode in (0, 1):
-        _keep_parse(target)
+        _keep_parse(target, extra_args)
     if returncode not in (0, 1) or not results_file.exists():
         reason = next((t for t in reversed(tail) if "error" in t.lower()), tail[-1] if tail else "no output")
         raise DbtFailed(f"dbt {command} could not run (exit {returncode}): {reason.strip()}")

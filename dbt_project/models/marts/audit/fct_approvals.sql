@@ -6,7 +6,7 @@
 {{ config(materialized='incremental', unique_key='approval_id', incremental_strategy='delete+insert',
           on_schema_change='append_new_columns') }}
 
--- depends_on: {{ ref('stg_raw__crm_users') }}
+-- depends_on: {{ ref('stg_raw__crm_snapshots') }}
 {%- set touched = touched_approvals() %}
 
 with
