@@ -1,15 +1,20 @@
 """The integrity suites as Dagster asset checks on the assets they guard, plus the hourly check job.
 
 One blocking check per suite (`gx_<suite>`): a failed critical expectation fails the check with
-severity ERROR, which stops downstream assets in the same run; warnings only fail it with WARN. The
-bodies call the same `run_checks` as `crmguard check`, so the CLI and the UI can never disagree.
+severity ERROR, which stops downstream assets in the same run; warnings only fail it with WARN.
+All the selected suites run in one step, through one call of the same `run_checks` as `crmguard
+check`, so the CLI and the UI can never disagree: one check run records every suite's watermark
+together, and the next incremental run re-checks only what changed since. (One step per suite made one
+check run per suite: a suite's `also_recheck` bounds, the other suites' watermarks of its last run,
+were then never recorded, and every hourly run re-checked those rows again.)
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 
 from crmguard.quality.catalog import all_suites
 from crmguard.quality.runner import SuiteRun, run_checks
-from crmguard.quality.spec import Suite
 from crmguard.resources import WarehouseResource
 
 # Checks write their results to the warehouse: they queue behind the other writers (dbt, ingest).
@@ -22,10 +27,12 @@ class CheckConfig(dg.Config):
     full: bool = False
 
 
-def check_result(run: SuiteRun) -> dg.AssetCheckResult:
+def check_result(run: SuiteRun, asset_key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     """A suite run as a Dagster check result: ERROR on a critical failure, WARN on warnings only."""
     critical = any(o.severity == "critical" for o in run.failed)
     return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=f"gx_{run.name}" if asset_key is not None else None,
         passed=not run.failed,
         severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
         metadata={
@@ -37,23 +44,32 @@ def check_result(run: SuiteRun) -> dg.AssetCheckResult:
     )
 
 
-def suite_check(suite: Suite) -> dg.AssetChecksDefinition:
-    """The blocking asset check that runs one suite against the asset it guards."""
-
-    @dg.asset_check(asset=dg.AssetKey(list(suite.asset_key)), name=f"gx_{suite.name}", blocking=True,
-                    description=suite.description, pool=WAREHOUSE_POOL)
-    def _check(config: CheckConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return check_result(run_checks(warehouse.resolved_path(), [suite.name], full=config.full).suites[0])
-
-    return _check
+SUITES = {suite.name: suite for suite in all_suites()}
+CHECK_SPECS = [
+    dg.AssetCheckSpec(name=f"gx_{suite.name}", asset=dg.AssetKey(list(suite.asset_key)), blocking=True,
+                      description=suite.description)
+    for suite in SUITES.values()
+]
 
 
-integrity_checks = [suite_check(suite) for suite in all_suites()]
+@dg.multi_asset_check(specs=CHECK_SPECS, can_subset=True, name="integrity_suites", pool=WAREHOUSE_POOL,
+                      description="The integrity suites (expectations/), incrementally unless `full`.")
+def integrity_suites(context: dg.AssetCheckExecutionContext, config: CheckConfig,
+                     warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
+    """Run the selected suites in one check run and report each on the asset it guards."""
+    selected = {key.name.removeprefix("gx_") for key in context.selected_asset_check_keys}
+    names = [name for name in SUITES if name in selected]
+    for run in run_checks(warehouse.resolved_path(), names, full=config.full).suites:
+        yield check_result(run, dg.AssetKey(list(SUITES[run.name].asset_key)))
+
+
+integrity_checks = [integrity_suites]
 
 integrity_check_job = dg.define_asset_job(
     "integrity_checks",
     selection=dg.AssetSelection.checks(*integrity_checks),
     description="Every integrity suite, incrementally (what changed since the last successful run).",
+    executor_def=dg.in_process_executor,
 )
 
 hourly_integrity_checks = dg.ScheduleDefinition(
