@@ -35,6 +35,7 @@ test: setup browser
 ## ui: the Dagster UI (dagster dev) on http://127.0.0.1:3000
 ui: setup
 	mkdir -p data/dagster_home
+	cp dagster_project/dagster.yaml data/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(abspath data/dagster_home) $(BIN)/dagster dev -m crmguard.definitions
 
 ## bench: every benchmark, printing figures and ratios against the raw engine

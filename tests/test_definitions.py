@@ -109,3 +109,20 @@ def test_the_scheduled_job_is_a_whole_dbt_build(defs: dg.Definitions, tmp_path: 
         watermark, latest = con.execute("select (select max(built_through) from dbt_state.build_watermark), "
                                         "(select max(load_id) from raw.load_ledger)").fetchone()
     assert watermark == latest
+
+
+def test_the_ui_instance_runs_one_warehouse_writer_at_a_time(tmp_path: Path) -> None:
+    """`make ui` gives the instance dagster_project/dagster.yaml: the `warehouse_writer` pool (every
+    step that writes the DuckDB file) is limited to one step across runs; unlimited by default."""
+    from crmguard.defs.quality import WAREHOUSE_POOL
+    from crmguard.paths import REPO_ROOT
+
+    assert "cp dagster_project/dagster.yaml data/dagster_home/dagster.yaml" in (REPO_ROOT / "Makefile").read_text()
+    shutil.copy(REPO_ROOT / "dagster_project" / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
+    finally:
+        instance.dispose()
