@@ -12,7 +12,9 @@ import pytest
 
 from conftest import run_cli
 from crmguard.defs.ingest import RAW_EVENTS, RAW_SNAPSHOTS, landing_sensor, raw_landing
+from crmguard.paths import DBT_PROJECT_DIR
 from crmguard.resources import LandingResource, WarehouseResource
+from crmguard.transform import dagster_target_dir
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +105,12 @@ def test_the_scheduled_job_is_a_whole_dbt_build(defs: dg.Definitions, tmp_path: 
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     monkeypatch.setenv("CRMGUARD_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("CRMGUARD_LANDING", str(world))
+    before = set((DBT_PROJECT_DIR / "target").glob("crmguard_dbt_assets-*"))
     result = defs.resolve_job_def("crmguard_run").execute_in_process()
     assert result.success
+    # dbt's artifacts stay beside the warehouse, in one folder kept from run to run, not in the checkout
+    assert (dagster_target_dir(warehouse) / "run_results.json").exists()
+    assert set((DBT_PROJECT_DIR / "target").glob("crmguard_dbt_assets-*")) <= before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         watermark, latest = con.execute("select (select max(built_through) from dbt_state.build_watermark), "
                                         "(select max(load_id) from raw.load_ledger)").fetchone()

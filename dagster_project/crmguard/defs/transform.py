@@ -22,7 +22,7 @@ from dagster_dbt import (
 from crmguard.policy import publish_for_build
 from crmguard.project import dbt_project
 from crmguard.resources import WarehouseResource
-from crmguard.transform import NO_UNIT_TESTS, dbt_executable, warehouse_env
+from crmguard.transform import NO_UNIT_TESTS, dagster_target_dir, dbt_executable, warehouse_env
 
 _GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "audit_marts",
            "policy": "policy", "quality": "quality", "snapshots": "crm_snapshots"}
@@ -57,9 +57,11 @@ def crmguard_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     Cautious indirect selection: a partial materialization runs only the tests whose parents it builds.
     The dbt unit tests stay out of the scheduled job, as out of `crmguard build` (NO_UNIT_TESTS).
     """
-    publish_for_build(Path(warehouse.resolved_path()))  # the policy models read the active policy's tables
-    with warehouse_env(Path(warehouse.resolved_path())):
-        yield from dbt.cli(["build", "--indirect-selection", "cautious", *NO_UNIT_TESTS], context=context).stream()
+    path = Path(warehouse.resolved_path())
+    publish_for_build(path)  # the policy models read the active policy's tables
+    with warehouse_env(path):
+        yield from dbt.cli(["build", "--indirect-selection", "cautious", *NO_UNIT_TESTS], context=context,
+                           target_path=dagster_target_dir(path)).stream()
 
 
 # The dbt of this environment, so an unactivated venv works too (STACK.md).
