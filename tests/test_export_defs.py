@@ -31,3 +31,8 @@ def test_assets_seal_and_publish_report_figures(tmp_path: Path) -> None:
     assert report_meta["violations"].value == violations
     assert sealed == 600
     assert (tmp_path / "report.html").is_file()
+    # readers fall back to the published copy while a run writes: the chain's step publishes it
+    assert chain_meta["published"].value == str(tmp_path / "published" / "warehouse.duckdb")
+    with connect(tmp_path / "published" / "warehouse.duckdb", read_only=True) as con:
+        assert con.execute("select count(*) from audit.row_hashes where table_name = 'main.fct_agent_actions'"
+                           ).fetchone()[0] == 600

@@ -11,6 +11,7 @@ import dagster as dg
 from crmguard.export.chain import seal
 from crmguard.report.page import write_report
 from crmguard.resources import WarehouseResource
+from crmguard.warehouse import publish
 
 WAREHOUSE_POOL = "warehouse_writer"
 AUDIT_MARTS = ["fct_agent_actions", "fct_approvals", "fct_stop_events", "fct_policy_verdicts", "fct_stops"]
@@ -18,15 +19,18 @@ REPORT_FILE = "report.html"
 
 
 @dg.asset(group_name="export", pool=WAREHOUSE_POOL, deps=[dg.AssetKey(name) for name in AUDIT_MARTS],
-          description="Hash chain over the audit tables (schema audit), recomputed after each build.")
+          description="Hash chain over the audit tables (schema audit), recomputed after each build; then "
+                      "the read-only copy readers use while a run writes is published, as `crmguard run` does.")
 def audit_chain(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Seal the chain; metadata: rows, days and head hash per table."""
+    """Seal the chain, then publish the read-only copy; metadata: rows, days and head hash per table."""
     with warehouse.connect() as con:
         result = seal(con)
     context.log.info(f"seal {result.seal_id}; skipped: {result.skipped}")
     metadata = {f"{name} rows": t["rows"] for name, t in result.tables.items()}
     metadata.update({f"{name} head": t["head"] for name, t in result.tables.items()})
-    return dg.MaterializeResult(metadata={"seal_id": result.seal_id, **metadata})
+    copy = publish(warehouse.resolved_path())
+    return dg.MaterializeResult(metadata={"seal_id": result.seal_id, **metadata,
+                                          "published": dg.MetadataValue.path(str(copy))})
 
 
 @dg.asset(group_name="export", deps=[audit_chain, dg.AssetKey("fct_policy_violations"),
