@@ -2,19 +2,23 @@
 
 The session's generated world (conftest `built_world`, ingested natively and built) is rewritten as
 OTLP/JSON GenAI traces plus Salesforce or HubSpot export files (crmguard.adapters.world_export), ingested
-through `crmguard ingest --mapping ...` and built with the real dbt project. Every agent action fact, every
+through `crmguard ingest --mapping ...` (Salesforce: `crmguard run` with CRMGUARD_MAPPING, the scheduled
+job's path) and built with the real dbt project. Every agent action fact, every
 observed CRM change and every flag (attribution, runs, policy verdicts) must be the same; only
 `source_format` (and the load that stored it) may differ.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import World, run_cli
+from conftest import CRMGUARD, World, run_cli
 from crmguard.adapters.world_export import export_world
 from crmguard.transform import build
 
@@ -43,9 +47,15 @@ def test_otlp_traces_and_crm_exports_give_the_native_facts(
     assert counts["traces"] > 0 and counts["snapshots"] > 0
     assert not [p for p in (converted / "actions").iterdir() if not p.name.endswith(".otlp.jsonl")]
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
-    run_cli("ingest", str(converted), "--mapping", crm, "--warehouse", str(warehouse))
-    result = build(warehouse)
-    assert result.success, result.failures
+    if crm == "salesforce":  # exit 1: the world's incidents fail critical integrity checks, as they should
+        proc = subprocess.run([CRMGUARD, "run", "--landing", str(converted), "--warehouse", str(warehouse), "--json"],
+                              capture_output=True, text=True, env={**os.environ, "CRMGUARD_MAPPING": crm})
+        assert proc.returncode in (0, 1), proc.stderr[-2000:]
+        assert json.loads(proc.stdout)["build"]["success"]
+    else:
+        run_cli("ingest", str(converted), "--mapping", crm, "--warehouse", str(warehouse))
+        result = build(warehouse)
+        assert result.success, result.failures
 
     con = duckdb.connect()
     try:

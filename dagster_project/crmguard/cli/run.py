@@ -25,6 +25,13 @@ def run_command(
                      help="Landing folder (default ./data/landing; env CRMGUARD_LANDING)."),
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Full sweep of the integrity suites.")] = False,
+    mapping: Annotated[str | None, typer.Option(
+        "--mapping", envvar="CRMGUARD_MAPPING", metavar="salesforce|hubspot|FILE", show_default=False,
+        help="Landed snapshot folders are CRM exports mapped by this mapping (docs/mappings.md; "
+             "env CRMGUARD_MAPPING, which the Dagster job reads too).")] = None,
+    tool_mapping: Annotated[Path | None, typer.Option(
+        "--tool-mapping", envvar="CRMGUARD_TOOL_MAPPING", metavar="FILE", show_default=False,
+        help="Per-tool mapping for OTLP traces (docs/otel.md; env CRMGUARD_TOOL_MAPPING).")] = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -40,6 +47,7 @@ def run_command(
       crmguard run
       CRMGUARD_LANDING=/srv/agent-logs crmguard run --json
       crmguard run --landing data/demo/world --warehouse data/demo/warehouse.duckdb
+      CRMGUARD_MAPPING=salesforce crmguard run --landing /srv/sfdc-exports
     """
     from crmguard.quality.runner import run_checks  # Great Expectations is slow to import
 
@@ -47,7 +55,7 @@ def run_command(
     folder = landing_dir(landing)
     folder.mkdir(parents=True, exist_ok=True)
     progress(f"crmguard run: ingesting {folder}")
-    ingested = ingest_paths(target, [folder], progress=progress)
+    ingested = ingest_paths(target, [folder], progress=progress, mapping=mapping, tool_mapping=tool_mapping)
     progress("crmguard run: dbt build")
     built = build(target, on_line=None)
     progress("crmguard run: integrity checks" + (" (full sweep)" if full else ""))

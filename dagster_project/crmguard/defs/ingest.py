@@ -30,6 +30,7 @@ class IngestConfig(dg.Config):
 
     paths: list[str] = []
     mapping: str | None = None  # salesforce | hubspot | a mapping YAML file (docs/mappings.md)
+    tool_mapping: str | None = None  # per-tool mapping of OTLP traces (docs/otel.md)
 
 
 @dg.multi_asset(
@@ -45,7 +46,10 @@ def raw_landing(config: IngestConfig, warehouse: WarehouseResource, landing: Lan
     """Ingest the landing folder (or the configured paths) into the raw layer, exactly once."""
     paths = config.paths or [landing.resolved_path()]
     Path(landing.resolved_path()).mkdir(parents=True, exist_ok=True)
-    result = ingest_paths(warehouse.resolved_path(), paths, mapping=config.mapping or os.environ.get("CRMGUARD_MAPPING"))
+    # The same environment defaults as `crmguard run --mapping/--tool-mapping`.
+    result = ingest_paths(warehouse.resolved_path(), paths,
+                          mapping=config.mapping or os.environ.get("CRMGUARD_MAPPING"),
+                          tool_mapping=config.tool_mapping or os.environ.get("CRMGUARD_TOOL_MAPPING"))
     yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=_counts(result, ("actions", "otlp")))
     yield dg.MaterializeResult(asset_key=RAW_SNAPSHOTS, metadata=_counts(result, ("snapshot",)))
 
