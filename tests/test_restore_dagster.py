@@ -90,3 +90,30 @@ def test_the_job_exports_to_a_file_target_and_leaves_verify_to_after_the_import(
     with connect(warehouse, read_only=True) as con:
         assert con.execute("select status from restore.plans where plan_id = ?", [plan_id]).fetchone()[0] == "applied"
         assert con.execute("select count(*) from restore.receipts").fetchone()[0] == 0  # nothing verified yet
+
+
+def test_the_job_stops_before_verify_when_items_failed_and_refuses_bad_batch_sizes(tmp_path: Path) -> None:
+    """As `crmguard restore apply`: an apply that left failed items fails the step (rerun the job to
+    complete the plan) instead of verifying into a `partial` receipt; batch_size is checked the same."""
+    warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
+    build_world(warehouse, crm)
+    resource = WarehouseResource(path=str(warehouse))
+    with connect(warehouse) as con:
+        plan_id = create_plan(con, Scope(run_ids=("R1",)), "u_ops1").plan_id
+        approve(con, plan_id, "u_ops2")
+        object_type, object_id = con.execute("select object_type, object_id from restore.items where plan_id = ? "
+                                             "and item_class = 'revert' order by item_no limit 1", [plan_id]).fetchone()
+
+    def run(config: dict) -> dg.ExecuteInProcessResult:
+        return restore_crm_state.execute_in_process(run_config={"ops": {"apply_restore_plan": {"config": config}}},
+                                                    resources={"warehouse": resource}, raise_on_error=False)
+
+    with running_service(crm, f"lock={object_type}/{object_id}") as svc:
+        assert not run({"plan_id": plan_id, "crm_url": svc.url, "batch_size": 0}).success
+        assert svc.store.write_counts() == {}
+        result = run({"plan_id": plan_id, "crm_url": svc.url})
+        assert not result.success and svc.store.write_counts()  # written, but one item failed
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert failure.step_key == "apply_restore_plan" and "rerun apply" in str(failure.event_specific_data.error)
+    with connect(warehouse, read_only=True) as con:
+        assert con.execute("select count(*) from restore.receipts").fetchone()[0] == 0  # never verified

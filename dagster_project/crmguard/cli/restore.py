@@ -12,7 +12,7 @@ from crmguard.cli import app
 from crmguard.cli.bench import bench_app
 from crmguard.cli.common import JsonOpt, WarehouseOpt, emit, progress
 from crmguard.cli.export import parse_instant
-from crmguard.errors import BadInput, CheckFailed
+from crmguard.errors import CheckFailed
 from crmguard.paths import warehouse_path
 from crmguard.warehouse import connect
 
@@ -184,10 +184,8 @@ def apply_command(
       crmguard restore apply rp_20260105T101500Z_1a2b3c4d --target file:exports/restore-files --json
     """
     from crmguard.crm.adapters import target_adapter
-    from crmguard.restore.flow import apply_with_audit
+    from crmguard.restore.flow import apply_with_audit, raise_if_items_failed
 
-    if not 1 <= batch_size <= 100:
-        raise BadInput("--batch-size must be between 1 and 100 (HubSpot's batch limit)")
     adapter = target_adapter(target, crm_url=crm_url, rate=rate)
     with connect(warehouse) as con:
         result = apply_with_audit(con, plan_id, adapter, audit_dir or warehouse_path(warehouse).parent / "restore_audit",
@@ -195,9 +193,7 @@ def apply_command(
     emit(result, as_json, lambda r: typer.echo(
         f"applied {r['plan_id']} via {r['adapter']} (approved by {r['approver']}): {r['outcomes']}, "
         f"{r['written_now']} written now\naudit log {r['audit_log']} (ingested: {r['audit_ingested']})"))
-    if result["outcomes"].get("failed"):
-        raise CheckFailed(f"{result['outcomes']['failed']} item(s) failed; see `crmguard restore show {plan_id}`, "
-                          "then rerun apply to complete them")
+    raise_if_items_failed(result)
 
 
 @restore_app.command("verify")

@@ -12,7 +12,12 @@ import dagster as dg
 from crmguard.crm.adapters import target_adapter
 from crmguard.errors import BadInput, CheckFailed, WarehouseLocked
 from crmguard.resources import WarehouseResource
-from crmguard.restore.flow import apply_with_audit, propose_plan, runs_breaking_critical_stops
+from crmguard.restore.flow import (
+    apply_with_audit,
+    propose_plan,
+    raise_if_items_failed,
+    runs_breaking_critical_stops,
+)
 from crmguard.restore.verify import verify_plan
 
 WAREHOUSE_POOL = "warehouse_writer"
@@ -42,6 +47,7 @@ def apply_restore_plan(context: dg.OpExecutionContext, config: RestoreConfig, wa
         result = apply_with_audit(con, config.plan_id, adapter, Path(warehouse.resolved_path()).parent / "restore_audit",
                                   batch_size=config.batch_size)
     context.add_output_metadata({"outcomes": result["outcomes"], "written_now": result["written_now"]})
+    raise_if_items_failed(result)  # as `crmguard restore apply`: rerun the job to complete the plan
     return {"plan_id": config.plan_id, "target": config.target, "crm_url": config.crm_url, "rate": config.rate}
 
 

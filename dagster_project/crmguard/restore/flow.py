@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from crmguard.crm.adapters import CrmAdapter
+from crmguard.errors import BadInput, CheckFailed
 from crmguard.restore.apply import apply_plan
 from crmguard.restore.audit import ingest_action_log, write_action_log
 from crmguard.restore.plan import PlanSummary, Scope, create_plan
@@ -17,12 +18,27 @@ from crmguard.warehouse import table_exists
 SENSOR_PLANNER = "crmguard-sensor"
 
 
+MAX_BATCH = 100  # HubSpot's batch limit
+
+
 def apply_with_audit(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmAdapter, audit_dir: Path, *,
                      batch_size: int = 100, on_batch: Callable[[int, int], None] | None = None) -> dict:
-    """Apply a plan, then put the restore job's writes into the audit trail through ingest."""
+    """Apply a plan, then put the restore job's writes into the audit trail through ingest.
+    The CLI and the Dagster job share it, so they refuse the same batch sizes."""
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise BadInput(f"--batch-size (batch_size) must be between 1 and {MAX_BATCH} (HubSpot's batch limit)")
     report = apply_plan(con, plan_id, adapter, batch_size=batch_size, on_batch=on_batch)
     log_path = write_action_log(con, plan_id, audit_dir)
     return asdict(report) | {"audit_log": str(log_path), "audit_ingested": ingest_action_log(con, log_path)}
+
+
+def raise_if_items_failed(applied: dict) -> None:
+    """An apply that left items failed is not done: say so (exit 1 / a failed step) before any verify,
+    which would store a `partial` receipt for a plan that a rerun of apply completes."""
+    failed = applied["outcomes"].get("failed")
+    if failed:
+        raise CheckFailed(f"{failed} item(s) failed; see `crmguard restore show {applied['plan_id']}`, "
+                          "then rerun apply to complete them")
 
 
 def runs_breaking_critical_stops(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
