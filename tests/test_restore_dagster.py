@@ -74,13 +74,18 @@ def test_the_job_refuses_an_unapproved_plan(tmp_path: Path) -> None:
         assert not result.success and svc.store.write_counts() == {}
 
 
-def test_the_job_exports_to_a_file_target_and_leaves_verify_to_after_the_import(tmp_path: Path) -> None:
+def _approved_plan(tmp_path: Path) -> tuple[Path, Path, WarehouseResource, str]:
+    """(warehouse, CRM data, resource, plan id): run R1's undo, planned by one ops user, approved by another."""
     warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
     build_world(warehouse, crm)
-    resource = WarehouseResource(path=str(warehouse))
     with connect(warehouse) as con:
         plan_id = create_plan(con, Scope(run_ids=("R1",)), "u_ops1").plan_id
         approve(con, plan_id, "u_ops2")
+    return warehouse, crm, WarehouseResource(path=str(warehouse)), plan_id
+
+
+def test_the_job_exports_to_a_file_target_and_leaves_verify_to_after_the_import(tmp_path: Path) -> None:
+    warehouse, _, resource, plan_id = _approved_plan(tmp_path)
     files = tmp_path / "import"
     result = restore_crm_state.execute_in_process(
         run_config={"ops": {"apply_restore_plan": {"config": {"plan_id": plan_id, "target": f"file:{files}"}}}},
@@ -95,12 +100,8 @@ def test_the_job_exports_to_a_file_target_and_leaves_verify_to_after_the_import(
 def test_the_job_stops_before_verify_when_items_failed_and_refuses_bad_batch_sizes(tmp_path: Path) -> None:
     """As `crmguard restore apply`: an apply that left failed items fails the step (rerun the job to
     complete the plan) instead of verifying into a `partial` receipt; batch_size is checked the same."""
-    warehouse, crm = tmp_path / "wh" / "warehouse.duckdb", tmp_path / "crm"
-    build_world(warehouse, crm)
-    resource = WarehouseResource(path=str(warehouse))
-    with connect(warehouse) as con:
-        plan_id = create_plan(con, Scope(run_ids=("R1",)), "u_ops1").plan_id
-        approve(con, plan_id, "u_ops2")
+    warehouse, crm, resource, plan_id = _approved_plan(tmp_path)
+    with connect(warehouse, read_only=True) as con:
         object_type, object_id = con.execute("select object_type, object_id from restore.items where plan_id = ? "
                                              "and item_class = 'revert' order by item_no limit 1", [plan_id]).fetchone()
 
