@@ -116,6 +116,29 @@ def test_the_scheduled_job_is_a_whole_dbt_build(defs: dg.Definitions, tmp_path: 
                                         "(select max(load_id) from raw.load_ledger)").fetchone()
     assert watermark == latest
 
+    # A critical check that fails holds back the run's seal; the sensor seals and publishes after it,
+    # as `crmguard run` does whenever the build succeeded. A bogus approval: dbt passes, GX does not.
+    from crmguard.defs.export import seal_after_failed_checks
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update main.fct_agent_actions set approval_id = 'apr_forged' "
+                    "where event_id = (select min(event_id) from main.fct_agent_actions)")
+    instance = dg.DagsterInstance.ephemeral()
+    failed = defs.resolve_job_def("crmguard_run").execute_in_process(
+        run_config={"ops": {"integrity_suites": {"config": {"full": True}}}}, instance=instance, raise_on_error=False)
+    assert not failed.success
+    context = dg.build_run_status_sensor_context(
+        sensor_name="seal_after_failed_checks", dagster_event=failed.get_run_failure_event(),
+        dagster_instance=instance, dagster_run=failed.dagster_run).for_run_failure()
+    request = seal_after_failed_checks(context)
+    assert isinstance(request, dg.RunRequest), request
+    assert defs.resolve_job_def("seal_and_publish").execute_in_process(instance=instance).success
+    for path in (warehouse, warehouse.parent / "published" / "warehouse.duckdb"):
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert con.execute("select count(distinct seal_id) from audit.seals").fetchone() == (2,), path
+            assert con.execute("select count(*) from main.fct_agent_actions where approval_id = 'apr_forged'"
+                               ).fetchone() == (1,), path
+
 
 def test_the_ui_instance_runs_one_warehouse_writer_at_a_time(tmp_path: Path) -> None:
     """`make ui` gives the instance dagster_project/dagster.yaml: the `warehouse_writer` pool (every

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from crmguard.defs.ingest import full_run_job
 from crmguard.export.chain import seal
 from crmguard.report.page import write_report
 from crmguard.resources import WarehouseResource
@@ -16,6 +17,7 @@ from crmguard.warehouse import publish
 WAREHOUSE_POOL = "warehouse_writer"
 AUDIT_MARTS = ["fct_agent_actions", "fct_approvals", "fct_stop_events", "fct_policy_verdicts", "fct_stops"]
 REPORT_FILE = "report.html"
+DBT_STEP = "crmguard_dbt_assets"  # the step of the dbt build in `crmguard_run`
 
 
 @dg.asset(group_name="export", pool=WAREHOUSE_POOL, deps=[dg.AssetKey(name) for name in AUDIT_MARTS],
@@ -46,4 +48,25 @@ def governance_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
                                           "not built yet": ", ".join(result["missing"]) or "none"})
 
 
-defs = dg.Definitions(assets=[audit_chain, governance_report])
+seal_and_publish = dg.define_asset_job(
+    "seal_and_publish", selection=dg.AssetSelection.assets(audit_chain), executor_def=dg.in_process_executor,
+    description="Seal the audit chain and publish the read-only copy (after a run whose checks failed).")
+
+
+@dg.run_failure_sensor(monitored_jobs=[full_run_job], request_job=seal_and_publish,
+                       default_status=dg.DefaultSensorStatus.RUNNING)
+def seal_after_failed_checks(context: dg.RunFailureSensorContext):
+    """A critical check that fails holds back the audit seal of its run (blocking). `crmguard run` seals
+    whenever the build succeeded, failed checks or not: so does this, in a run of its own, when the
+    failed run's dbt step succeeded and its seal did not run."""
+    run_id = context.dagster_run.run_id
+    done = {e.step_key for e in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+    if DBT_STEP not in done:
+        return dg.SkipReason(f"run {run_id}: the build did not succeed, nothing new to seal")
+    if audit_chain.op.name in done:
+        return dg.SkipReason(f"run {run_id}: sealed already")
+    return dg.RunRequest(run_key=f"seal-after:{run_id}", tags={"crmguard/after_run": run_id})
+
+
+defs = dg.Definitions(assets=[audit_chain, governance_report], jobs=[seal_and_publish],
+                      sensors=[seal_after_failed_checks])
