@@ -118,7 +118,7 @@ def test_the_scheduled_job_is_a_whole_dbt_build(defs: dg.Definitions, tmp_path: 
 
     # A critical check that fails holds back the run's seal; the sensor seals and publishes after it,
     # as `crmguard run` does whenever the build succeeded. A bogus approval: dbt passes, GX does not.
-    from crmguard.defs.export import seal_after_failed_checks
+    from crmguard.defs.export import DBT_STEP, seal_after_failed_checks
 
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update main.fct_agent_actions set approval_id = 'apr_forged' "
@@ -132,12 +132,24 @@ def test_the_scheduled_job_is_a_whole_dbt_build(defs: dg.Definitions, tmp_path: 
         dagster_instance=instance, dagster_run=failed.dagster_run).for_run_failure()
     request = seal_after_failed_checks(context)
     assert isinstance(request, dg.RunRequest), request
+    assert DBT_STEP in {e.step_key for e in failed.all_events if e.event_type_value == "STEP_SUCCESS"}
     assert defs.resolve_job_def("seal_and_publish").execute_in_process(instance=instance).success
     for path in (warehouse, warehouse.parent / "published" / "warehouse.duckdb"):
         with duckdb.connect(str(path), read_only=True) as con:
             assert con.execute("select count(distinct seal_id) from audit.seals").fetchone() == (2,), path
             assert con.execute("select count(*) from main.fct_agent_actions where approval_id = 'apr_forged'"
                                ).fetchone() == (1,), path
+
+
+def test_a_failed_run_is_sealed_after_only_when_its_build_succeeded_and_a_check_failed() -> None:
+    from crmguard.defs.export import DBT_STEP, seal_after
+
+    built = {"raw_landing", DBT_STEP}
+    assert seal_after(built, built | {"integrity_suites"}, will_retry=False, failed_checks=1) is None
+    assert "build did not succeed" in seal_after({"raw_landing"}, built, will_retry=False, failed_checks=1)
+    assert "seal ran" in seal_after(built, built | {"audit_chain"}, will_retry=False, failed_checks=1)
+    assert "retry" in seal_after(built, built, will_retry=True, failed_checks=1)
+    assert "another reason" in seal_after(built, built, will_retry=False, failed_checks=0)
 
 
 def test_the_ui_instance_runs_one_warehouse_writer_at_a_time(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,13 +63,18 @@ def publish(path: str | Path | None = None) -> Path:
     by a writer fall back to this copy (see `connect`), so analysts never wait for the pipeline.
     """
     source = warehouse_path(path)
-    with connect(source) as con:
-        con.execute("CHECKPOINT")
     target = published_copy(source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(target.name + ".tmp")
-    shutil.copyfile(source, staging)
-    os.replace(staging, target)
+    with connect(source) as con:  # held through the copy: no other process can write the file meanwhile
+        con.execute("CHECKPOINT")
+        handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(handle)
+        try:
+            shutil.copyfile(source, staging)
+            os.replace(staging, target)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
     return target
 
 

@@ -184,8 +184,9 @@ def apply_command(
       crmguard restore apply rp_20260105T101500Z_1a2b3c4d --target file:exports/restore-files --json
     """
     from crmguard.crm.adapters import target_adapter
-    from crmguard.restore.flow import apply_with_audit, raise_if_items_failed
+    from crmguard.restore.flow import apply_with_audit, check_batch_size, raise_if_items_failed
 
+    check_batch_size(batch_size)
     adapter = target_adapter(target, crm_url=crm_url, rate=rate)
     with connect(warehouse) as con:
         result = apply_with_audit(con, plan_id, adapter, audit_dir or warehouse_path(warehouse).parent / "restore_audit",

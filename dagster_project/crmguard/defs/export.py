@@ -17,7 +17,8 @@ from crmguard.warehouse import publish
 WAREHOUSE_POOL = "warehouse_writer"
 AUDIT_MARTS = ["fct_agent_actions", "fct_approvals", "fct_stop_events", "fct_policy_verdicts", "fct_stops"]
 REPORT_FILE = "report.html"
-DBT_STEP = "crmguard_dbt_assets"  # the step of the dbt build in `crmguard_run`
+DBT_STEP = "crmguard_dbt_assets"  # the dbt build's step in `crmguard_run` (a literal: importing the dbt
+# assets here would need the parsed manifest; tests/test_definitions.py checks the job has this step)
 
 
 @dg.asset(group_name="export", pool=WAREHOUSE_POOL, deps=[dg.AssetKey(name) for name in AUDIT_MARTS],
@@ -49,23 +50,44 @@ def governance_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 
 seal_and_publish = dg.define_asset_job(
-    "seal_and_publish", selection=dg.AssetSelection.assets(audit_chain), executor_def=dg.in_process_executor,
-    description="Seal the audit chain and publish the read-only copy (after a run whose checks failed).")
+    "seal_and_publish", selection=dg.AssetSelection.assets(audit_chain, governance_report),
+    executor_def=dg.in_process_executor,
+    description="Seal the audit chain, publish the read-only copy, write the report (after a run whose checks failed).")
+
+
+def seal_after(succeeded: set[str], started: set[str], will_retry: bool, failed_checks: int) -> str | None:
+    """Why a failed `crmguard_run` needs no seal of its own, or None when it does: its build succeeded,
+    a check failed (which holds back every export step of the run: blocking acts on the one check step),
+    its seal never started, and no retry will run it."""
+    if DBT_STEP not in succeeded:
+        return "the build did not succeed: nothing new to seal (as `crmguard run`)"
+    if audit_chain.op.name in started:
+        return "its seal ran"
+    if will_retry:
+        return "a retry of the run will seal"
+    if not failed_checks:
+        return "it failed for another reason than a failed check"
+    return None
 
 
 @dg.run_failure_sensor(monitored_jobs=[full_run_job], request_job=seal_and_publish,
                        default_status=dg.DefaultSensorStatus.RUNNING)
 def seal_after_failed_checks(context: dg.RunFailureSensorContext):
-    """A critical check that fails holds back the audit seal of its run (blocking). `crmguard run` seals
-    whenever the build succeeded, failed checks or not: so does this, in a run of its own, when the
-    failed run's dbt step succeeded and its seal did not run."""
-    run_id = context.dagster_run.run_id
-    done = {e.step_key for e in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
-    if DBT_STEP not in done:
-        return dg.SkipReason(f"run {run_id}: the build did not succeed, nothing new to seal")
-    if audit_chain.op.name in done:
-        return dg.SkipReason(f"run {run_id}: sealed already")
-    return dg.RunRequest(run_key=f"seal-after:{run_id}", tags={"crmguard/after_run": run_id})
+    """A critical check that fails holds back the run's audit seal, copy and report (blocking).
+    `crmguard run` seals and publishes whenever the build succeeded, failed checks or not: so does
+    this, in a run of its own (`seal_after` says when)."""
+    run = context.dagster_run
+    logs = context.instance.all_logs
+    skip = seal_after(
+        succeeded={e.step_key for e in logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)},
+        started={e.step_key for e in logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)},
+        will_retry=run.tags.get("dagster/will_retry") == "true",
+        failed_checks=sum(not e.dagster_event.event_specific_data.passed
+                          for e in logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)),
+    )
+    if skip:
+        return dg.SkipReason(f"run {run.run_id}: {skip}")
+    return dg.RunRequest(run_key=f"seal-after:{run.run_id}", tags={"crmguard/after_run": run.run_id})
 
 
 defs = dg.Definitions(assets=[audit_chain, governance_report], jobs=[seal_and_publish],

@@ -1,7 +1,8 @@
 """The integrity suites as Dagster asset checks on the assets they guard, plus the hourly check job.
 
 One blocking check per suite (`gx_<suite>`): a failed critical expectation fails the check with
-severity ERROR, which stops downstream assets in the same run; warnings only fail it with WARN.
+severity ERROR, which fails the check step and so holds back every step after it in the same run
+(the export assets; crmguard.defs.export's sensor seals after such a run); warnings fail it with WARN.
 All the selected suites run in one step, through one call of the same `run_checks` as `crmguard
 check`, so the CLI and the UI can never disagree: one check run records every suite's watermark
 together, and the next incremental run re-checks only what changed since. (One step per suite made one

@@ -14,6 +14,7 @@ from crmguard.errors import BadInput, CheckFailed, WarehouseLocked
 from crmguard.resources import WarehouseResource
 from crmguard.restore.flow import (
     apply_with_audit,
+    check_batch_size,
     propose_plan,
     raise_if_items_failed,
     runs_breaking_critical_stops,
@@ -42,6 +43,7 @@ def apply_restore_plan(context: dg.OpExecutionContext, config: RestoreConfig, wa
     """Apply the approved plan (refused when unapproved, expired or altered) and audit its writes.
 
     Its output hands the plan and target on to `verify_restore_plan`, so the launchpad asks for them once."""
+    check_batch_size(config.batch_size)
     adapter = target_adapter(config.target, crm_url=config.crm_url, rate=config.rate)
     with warehouse.connect() as con:
         result = apply_with_audit(con, config.plan_id, adapter, Path(warehouse.resolved_path()).parent / "restore_audit",

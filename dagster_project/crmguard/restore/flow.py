@@ -25,11 +25,16 @@ def apply_with_audit(con: duckdb.DuckDBPyConnection, plan_id: str, adapter: CrmA
                      batch_size: int = 100, on_batch: Callable[[int, int], None] | None = None) -> dict:
     """Apply a plan, then put the restore job's writes into the audit trail through ingest.
     The CLI and the Dagster job share it, so they refuse the same batch sizes."""
-    if not 1 <= batch_size <= MAX_BATCH:
-        raise BadInput(f"--batch-size (batch_size) must be between 1 and {MAX_BATCH} (HubSpot's batch limit)")
+    check_batch_size(batch_size)
     report = apply_plan(con, plan_id, adapter, batch_size=batch_size, on_batch=on_batch)
     log_path = write_action_log(con, plan_id, audit_dir)
     return asdict(report) | {"audit_log": str(log_path), "audit_ingested": ingest_action_log(con, log_path)}
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size the CRM would refuse (callers check it before opening a target)."""
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise BadInput(f"--batch-size (batch_size) must be between 1 and {MAX_BATCH} (HubSpot's batch limit)")
 
 
 def raise_if_items_failed(applied: dict) -> None:

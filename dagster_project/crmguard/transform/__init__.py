@@ -107,7 +107,7 @@ def _keep_parse(target: Path, extra_args: Sequence[str]) -> None:
     """Keep the parse dbt just wrote as the seed of the next new target folder, unless it was made
     with `--vars` (the policy backtest): dbt would refuse it for any invocation without them."""
     own = target / PARSE_FILE
-    if own.exists() and "--vars" not in extra_args:
+    if own.exists() and not any(arg == "--vars" or arg.startswith("--vars=") for arg in extra_args):
         _copy_atomically(own, PARSE_SEED)
 
 
