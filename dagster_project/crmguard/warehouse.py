@@ -64,18 +64,24 @@ def publish(path: str | Path | None = None) -> Path:
     """
     source = warehouse_path(path)
     target = published_copy(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
     with connect(source) as con:  # held through the copy: no other process can write the file meanwhile
         con.execute("CHECKPOINT")
-        handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(handle)
-        try:
-            shutil.copyfile(source, staging)
-            os.replace(staging, target)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
+        copy_atomically(source, target)
     return target
+
+
+def copy_atomically(source: Path, destination: Path) -> None:
+    """Copy beside the destination under a name of its own, then rename over it: a concurrent reader
+    sees the old file or the new one, never half of one, and two copiers never share a staging file."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, staging)
+        os.replace(staging, destination)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

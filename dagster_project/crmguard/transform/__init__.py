@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from pathlib import Path
 from crmguard.errors import BadInput, CrmguardError
 from crmguard.paths import DBT_PROJECT_DIR, WAREHOUSE_FILENAME
 from crmguard.policy import publish_active_policy
-from crmguard.warehouse import connect, table_exists
+from crmguard.warehouse import connect, copy_atomically, table_exists
 
 WAREHOUSE_DIR_ENV = "CRMGUARD_WAREHOUSE_DIR"
 
@@ -112,19 +110,11 @@ def _keep_parse(target: Path, extra_args: Sequence[str]) -> None:
 
 
 def _copy_atomically(source: Path, destination: Path) -> None:
-    """Copy beside the destination, then rename over it: a concurrent reader sees one whole file. A
-    read-only checkout just goes without the seed."""
+    """`copy_atomically`, but a read-only checkout just goes without the seed."""
     try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+        copy_atomically(source, destination)
     except OSError:
-        return
-    os.close(handle)
-    try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, destination)
-    except OSError:
-        Path(partial).unlink(missing_ok=True)
+        pass
 
 
 def prepare_for_build(warehouse: Path) -> None:
