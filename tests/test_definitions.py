@@ -155,8 +155,8 @@ def test_a_failed_run_is_sealed_after_only_when_its_build_succeeded_and_a_check_
 def test_the_ui_instance_runs_one_warehouse_writer_at_a_time(tmp_path: Path) -> None:
     """`make ui` gives the instance dagster_project/dagster.yaml: the `warehouse_writer` pool (every
     step that writes the DuckDB file) is limited to one step across runs; unlimited by default."""
-    from crmguard.defs.quality import WAREHOUSE_POOL
     from crmguard.paths import REPO_ROOT
+    from crmguard.resources import WAREHOUSE_POOL
 
     assert "cp dagster_project/dagster.yaml data/dagster_home/dagster.yaml" in (REPO_ROOT / "Makefile").read_text()
     shutil.copy(REPO_ROOT / "dagster_project" / "dagster.yaml", tmp_path / "dagster.yaml")

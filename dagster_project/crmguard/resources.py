@@ -10,6 +10,10 @@ import duckdb
 
 from crmguard import paths, warehouse
 
+# Every step that writes the warehouse is in this pool: DuckDB allows one writing process per file, and
+# the instance limits the pool to one step at a time (dagster_project/dagster.yaml, installed by `make ui`).
+WAREHOUSE_POOL = "warehouse_writer"
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. Connections are short-lived: DuckDB allows one writer per file."""

@@ -31,9 +31,7 @@
     {%- set floor_query -%}
         select min(_load_id) from {{ source('raw', 'agent_events') }}
         where event_id in (
-            select requested_event_id from {{ this }} where approval_id in ({{ sql }})
-            union all
-            select decided_event_id from {{ this }} where approval_id in ({{ sql }})
+            select unnest([requested_event_id, decided_event_id]) from {{ this }} where approval_id in ({{ sql }})
         )
     {%- endset -%}
     {%- set floor = run_query(floor_query).columns[0].values()[0] -%}

@@ -11,10 +11,9 @@ import dagster as dg
 from crmguard.defs.ingest import full_run_job
 from crmguard.export.chain import seal
 from crmguard.report.page import write_report
-from crmguard.resources import WarehouseResource
+from crmguard.resources import WAREHOUSE_POOL, WarehouseResource
 from crmguard.warehouse import publish
 
-WAREHOUSE_POOL = "warehouse_writer"
 AUDIT_MARTS = ["fct_agent_actions", "fct_approvals", "fct_stop_events", "fct_policy_verdicts", "fct_stops"]
 REPORT_FILE = "report.html"
 DBT_STEP = "crmguard_dbt_assets"  # the dbt build's step in `crmguard_run` (a literal: importing the dbt

@@ -18,11 +18,10 @@ import dagster as dg
 from crmguard.ingest import IngestResult, ingest_paths
 from crmguard.ingest.discover import discover
 from crmguard.ingest.ledger import STATUS_SKIPPED
-from crmguard.resources import LandingResource, WarehouseResource
+from crmguard.resources import WAREHOUSE_POOL, LandingResource, WarehouseResource
 
 RAW_EVENTS = dg.AssetKey(["raw", "agent_events"])
 RAW_SNAPSHOTS = dg.AssetKey(["raw", "crm_snapshots"])
-WAREHOUSE_POOL = "warehouse_writer"
 
 
 class IngestConfig(dg.Config):

@@ -16,10 +16,7 @@ import dagster as dg
 
 from crmguard.quality.catalog import all_suites
 from crmguard.quality.runner import SuiteRun, run_checks
-from crmguard.resources import WarehouseResource
-
-# Checks write their results to the warehouse: they queue behind the other writers (dbt, ingest).
-WAREHOUSE_POOL = "warehouse_writer"
+from crmguard.resources import WAREHOUSE_POOL, WarehouseResource
 
 
 class CheckConfig(dg.Config):
@@ -28,12 +25,12 @@ class CheckConfig(dg.Config):
     full: bool = False
 
 
-def check_result(run: SuiteRun, asset_key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
-    """A suite run as a Dagster check result: ERROR on a critical failure, WARN on warnings only."""
+def check_result(run: SuiteRun) -> dg.AssetCheckResult:
+    """A suite run as the Dagster result of its check: ERROR on a critical failure, WARN on warnings only."""
     critical = any(o.severity == "critical" for o in run.failed)
     return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=f"gx_{run.name}" if asset_key is not None else None,
+        asset_key=dg.AssetKey(list(SUITES[run.name].asset_key)),
+        check_name=f"gx_{run.name}",
         passed=not run.failed,
         severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
         metadata={
@@ -61,7 +58,7 @@ def integrity_suites(context: dg.AssetCheckExecutionContext, config: CheckConfig
     selected = {key.name.removeprefix("gx_") for key in context.selected_asset_check_keys}
     names = [name for name in SUITES if name in selected]
     for run in run_checks(warehouse.resolved_path(), names, full=config.full).suites:
-        yield check_result(run, dg.AssetKey(list(SUITES[run.name].asset_key)))
+        yield check_result(run)
 
 
 integrity_checks = [integrity_suites]

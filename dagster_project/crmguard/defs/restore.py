@@ -11,7 +11,7 @@ import dagster as dg
 
 from crmguard.crm.adapters import target_adapter
 from crmguard.errors import BadInput, CheckFailed, WarehouseLocked
-from crmguard.resources import WarehouseResource
+from crmguard.resources import WAREHOUSE_POOL, WarehouseResource
 from crmguard.restore.flow import (
     apply_with_audit,
     check_batch_size,
@@ -20,8 +20,6 @@ from crmguard.restore.flow import (
     runs_breaking_critical_stops,
 )
 from crmguard.restore.verify import verify_plan
-
-WAREHOUSE_POOL = "warehouse_writer"
 
 
 class RestoreConfig(dg.Config):

@@ -21,7 +21,7 @@ from dagster_dbt import (
 
 from crmguard.policy import publish_for_build
 from crmguard.project import dbt_project
-from crmguard.resources import WarehouseResource
+from crmguard.resources import WAREHOUSE_POOL, WarehouseResource
 from crmguard.transform import NO_UNIT_TESTS, dagster_target_dir, dbt_executable, warehouse_env
 
 _GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "audit_marts",
@@ -50,7 +50,7 @@ translator = CrmguardDbtTranslator(settings=DagsterDbtTranslatorSettings(
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
-            pool="warehouse_writer")
+            pool=WAREHOUSE_POOL)
 def crmguard_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
     """dbt build of the selected models, snapshots and tests on the configured warehouse.
 

@@ -95,10 +95,8 @@ PARSE_SEED = DBT_PROJECT_DIR / "target" / "crmguard-parse" / PARSE_FILE
 def _seed_parse(target: Path) -> None:
     """Give a target folder without a parse the latest one of this checkout (if any)."""
     own = target / PARSE_FILE
-    if own.exists() or not PARSE_SEED.exists():
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    _copy_atomically(PARSE_SEED, own)
+    if PARSE_SEED.exists() and not own.exists():
+        _copy_atomically(PARSE_SEED, own)
 
 
 def _keep_parse(target: Path, extra_args: Sequence[str]) -> None:
